@@ -1,0 +1,123 @@
+// Package truth is the port of the truth store: the one place where a grain's
+// snapshot, its outbox events, its idempotency record and its audit record are
+// made durable together, in one atomic commit. Adapters live in sub-packages
+// (postgres, embedded); truthtest holds the conformance suite both pass.
+package truth
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+var (
+	// ErrNotFound: no snapshot or record under that key.
+	ErrNotFound = errors.New("truth: not found")
+	// ErrRevisionConflict: the snapshot is not at the expected revision
+	// (another activation committed first). Fails only its own commit.
+	ErrRevisionConflict = errors.New("truth: revision conflict")
+	// ErrIdempotencyConflict: the idempotency key was already recorded for
+	// this tenant. Fails only its own commit.
+	ErrIdempotencyConflict = errors.New("truth: idempotency key already recorded")
+)
+
+// Key addresses one aggregate.
+type Key struct {
+	Tenant string
+	Kind   string
+	ID     string
+}
+
+// Snapshot is the durable state of one aggregate.
+type Snapshot struct {
+	Key       Key
+	Revision  int64 // 1 after the first commit
+	State     []byte
+	UpdatedAt time.Time
+}
+
+// Event is one outbox event with its envelope. The relay publishes it to Topic
+// keyed by AggregateID.
+type Event struct {
+	EventID       string // unique, e.g. "<tenant>/<kind>/<id>/<revision>/<index>"
+	Type          string // e.g. "QuoteAccepted"
+	Version       int    // schema version of Payload
+	Topic         string
+	Tenant        string
+	AggregateKind string
+	AggregateID   string
+	Revision      int64 // aggregate revision that produced it
+	OccurredAt    time.Time
+	Producer      string
+	CorrelationID string
+	CausationID   string
+	Payload       []byte // JSON
+}
+
+// OutboxRecord is an event waiting to be published. Seq orders records; for
+// one aggregate it follows the aggregate's commits.
+type OutboxRecord struct {
+	Seq   int64
+	Event Event
+}
+
+// Idempotency is the record of a command applied under an idempotency key.
+type Idempotency struct {
+	Tenant      string
+	Key         string // the client's idempotency key
+	Aggregate   Key
+	Command     string
+	RequestHash []byte // hash of the request, to detect a reused key
+	Revision    int64
+	Response    []byte // the first result, replayed on repeats
+	CreatedAt   time.Time
+}
+
+// Audit is one audit record: who did what to which aggregate, and why.
+type Audit struct {
+	Tenant        string
+	Aggregate     Key
+	Revision      int64
+	Actor         string
+	Action        string // the command name
+	Reason        string
+	CorrelationID string
+	At            time.Time
+	Detail        []byte // JSON, optional
+}
+
+// Commit is everything one command makes durable. Snapshot.Revision must be
+// ExpectedRevision+1; ExpectedRevision 0 means the aggregate must not exist.
+type Commit struct {
+	ExpectedRevision int64
+	Snapshot         Snapshot
+	Events           []Event
+	Idempotency      *Idempotency // optional
+	Audit            []Audit
+}
+
+// Store is the truth store. All methods are safe for concurrent use.
+type Store interface {
+	// Load returns the snapshot under key, or ErrNotFound.
+	Load(ctx context.Context, key Key) (Snapshot, error)
+
+	// Commit writes a batch of commits durably (one transaction, one sync)
+	// and returns one result per commit, in order: nil, ErrRevisionConflict or
+	// ErrIdempotencyConflict. A failed commit writes nothing of its own and
+	// does not fail the others. The returned error is for the batch as a
+	// whole (e.g. the database is unreachable): then nothing was written.
+	Commit(ctx context.Context, batch []Commit) ([]error, error)
+
+	// Idempotency returns the record for tenant and key, or ErrNotFound.
+	Idempotency(ctx context.Context, tenant, key string) (Idempotency, error)
+
+	// PendingOutbox returns up to limit unacknowledged outbox records in Seq
+	// order.
+	PendingOutbox(ctx context.Context, limit int) ([]OutboxRecord, error)
+
+	// AckOutbox marks records as published; they are not returned again.
+	AckOutbox(ctx context.Context, seqs []int64) error
+
+	// Close releases the store.
+	Close() error
+}
