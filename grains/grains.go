@@ -4,7 +4,11 @@
 // through Env.
 package grains
 
-import "time"
+import (
+	"time"
+
+	"github.com/grainline/grainline/grains/catalog"
+)
 
 // TenantID names a tenant. Every aggregate, key and message is scoped by one.
 type TenantID string
@@ -28,10 +32,14 @@ const (
 // asks, with which roles, and what time it is. The runtime fills it in.
 type Env struct {
 	Tenant        TenantID
+	ID            string // the aggregate's id within the tenant, from the grain identity
 	Actor         string   // subject of the caller's token, or a system name
 	Roles         []string // roles from the caller's token
 	Now           time.Time
 	CorrelationID string
+	// Catalog is the tenant's current published catalog; nil for kinds that
+	// do not need one.
+	Catalog *catalog.Catalog
 }
 
 // HasRole reports whether the caller holds role.
