@@ -32,7 +32,7 @@ const (
 // asks, with which roles, and what time it is. The runtime fills it in.
 type Env struct {
 	Tenant        TenantID
-	ID            string // the aggregate's id within the tenant, from the grain identity
+	ID            string   // the aggregate's id within the tenant, from the grain identity
 	Actor         string   // subject of the caller's token, or a system name
 	Roles         []string // roles from the caller's token
 	Now           time.Time
