@@ -1,0 +1,5 @@
+DROP FUNCTION IF EXISTS truth_abort(text);
+DROP TABLE IF EXISTS audit;
+DROP TABLE IF EXISTS idempotency;
+DROP TABLE IF EXISTS outbox;
+DROP TABLE IF EXISTS snapshots;
