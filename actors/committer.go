@@ -73,9 +73,9 @@ type commitRequest struct {
 // transaction, one sync). Each commit gets its own result: a revision
 // conflict fails that commit only.
 type Committer struct {
-	cfg   CommitterConfig
-	store BatchWriter
-	log   *slog.Logger
+	cfg      CommitterConfig
+	store    BatchWriter
+	log      *slog.Logger
 	queue    chan commitRequest
 	stop     chan struct{} // closed when Run stops taking new work
 	finished chan struct{} // closed when Run has returned
@@ -91,9 +91,9 @@ func NewCommitter(cfg CommitterConfig, store BatchWriter, log *slog.Logger) (*Co
 		return nil, err
 	}
 	return &Committer{
-		cfg:   cfg,
-		store: store,
-		log:   log,
+		cfg:      cfg,
+		store:    store,
+		log:      log,
 		queue:    make(chan commitRequest, cfg.QueueDepth),
 		stop:     make(chan struct{}),
 		finished: make(chan struct{}),
