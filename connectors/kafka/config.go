@@ -85,7 +85,7 @@ func (c Config) Validate() error {
 // Sarama returns a fresh sarama configuration (callers may modify it):
 // idempotent producer with acks=all and one open request per broker, retries
 // with capped exponential backoff, successes returned (for SyncProducer),
-// goka's FNV-32a hash partitioner, consumers starting at the oldest offset and
+// goka's FNV-32a hash partitioner, no topic auto-creation, consumers starting at the oldest offset and
 // a sticky rebalance strategy for consumer groups.
 func (c Config) Sarama() *sarama.Config {
 	c = c.WithDefaults()
@@ -107,6 +107,9 @@ func (c Config) Sarama() *sarama.Config {
 	s.Producer.Partitioner = sarama.NewCustomHashPartitioner(goka.DefaultHasher())
 	s.Producer.Compression = sarama.CompressionNone
 
+	// Topics are provisioned from topology.yaml: a client never creates one
+	// by asking for its metadata, whatever the broker's auto-create setting.
+	s.Metadata.AllowAutoTopicCreation = false
 	s.Metadata.Retry.Max = c.RetryMax
 	s.Metadata.Retry.BackoffFunc = func(retries, _ int) time.Duration {
 		return capped(base, retries, 2*time.Second)
