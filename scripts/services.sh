@@ -525,14 +525,15 @@ main() {
 	(($# >= 1)) || usage
 	local cmd=$1 name
 	shift
-	local names=("$@")
-	((${#names[@]})) || names=("${ALL[@]}")
-	for name in "${names[@]}"; do
-		case $name in
-		postgres | redis | nats | kafka) ;;
-		*) die "unknown service '$name' (known: ${ALL[*]})" ;;
+	local names=() arg
+	for arg in "$@"; do
+		case $arg in
+		postgres | postgresql | pg) names+=(postgres) ;;
+		redis | nats | kafka) names+=("$arg") ;;
+		*) die "unknown service '$arg' (known: ${ALL[*]})" ;;
 		esac
 	done
+	((${#names[@]})) || names=("${ALL[@]}")
 	case $cmd in
 	up)
 		mkdir -p "$STATE"
