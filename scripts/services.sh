@@ -15,12 +15,15 @@
 # Environment:
 #   GRAINLINE_SERVICES_DIR      state directory (default <repo>/.services)
 #   GRAINLINE_SERVICES_TIMEOUT  seconds to wait for each service (default 180)
+#   GRAINLINE_KAFKA_HEAP        JVM heap flags of the broker
+#                               (default "-Xmx512m -Xms256m")
 #   GRAINLINE_PG_PORT, GRAINLINE_REDIS_PORT, GRAINLINE_NATS_PORT,
 #   GRAINLINE_NATS_MONITOR_PORT, GRAINLINE_KAFKA_PORT,
 #   GRAINLINE_KAFKA_CONTROLLER_PORT
 #                               ports (defaults 55432, 56379, 54222, 58222,
-#                               59092, 59093; the first, third and fifth are the
-#                               defaults of internal/testenv)
+#                               59092, 59093; all but the NATS monitoring and
+#                               Kafka controller ports are internal/testenv's
+#                               defaults: change those together)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -160,13 +163,27 @@ pg_bindir() {
 	return 1
 }
 
+# pg_dir: the cluster's directory. It lives in the state directory unless the
+# postgres user cannot reach it there (a checkout under a private home, say);
+# then it lives under /var/tmp, named after the state directory.
+pg_dir() {
+	mkdir -p "$STATE"
+	if ! is_root || runuser -u postgres -- test -x "$STATE" 2>/dev/null; then
+		printf '%s\n' "$STATE/postgres"
+		return 0
+	fi
+	printf '%s\n' "/var/tmp/grainline-services-$(printf '%s' "$STATE" | sha256sum | cut -c1-12)/postgres"
+}
+
 pg_ready() {
-	PGPASSWORD=$PG_PASSWORD PGCONNECT_TIMEOUT=3 psql -X -q -t -A -h "$HOST" -p "$PG_PORT" \
+	PGPASSWORD=$PG_PASSWORD PGCONNECT_TIMEOUT=3 timeout 10 psql -X -q -t -A -h "$HOST" -p "$PG_PORT" \
 		-U "$PG_USER" -d "$PG_DB" -c 'select 1' 2>/dev/null | grep -qx 1
 }
 
 pg_up() {
-	local dir=$STATE/postgres data=$STATE/postgres/data bin
+	local dir data bin
+	dir=$(pg_dir)
+	data=$dir/data
 	if pg_ready; then
 		log "postgres already answers on $HOST:$PG_PORT"
 		return 0
@@ -178,6 +195,7 @@ pg_up() {
 	if is_root && ! id postgres >/dev/null 2>&1; then
 		die "the postgres OS user does not exist (it comes with the Debian postgresql package)"
 	fi
+	[[ $dir == "$STATE/postgres" ]] || log "the postgres user cannot reach $STATE; keeping the cluster in $dir"
 	mkdir -p "$dir"
 	if is_root; then
 		chown postgres: "$dir"
@@ -232,7 +250,7 @@ EOF
 	fi
 	# The cluster's superuser is $PG_USER; create its database once.
 	wait_for "postgres" "$dir/postgres.log" \
-		env PGPASSWORD="$PG_PASSWORD" PGCONNECT_TIMEOUT=3 psql -X -q -h "$HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -c 'select 1'
+		env PGPASSWORD="$PG_PASSWORD" PGCONNECT_TIMEOUT=3 timeout 10 psql -X -q -h "$HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres -c 'select 1'
 	if ! PGPASSWORD=$PG_PASSWORD psql -X -q -t -A -h "$HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres \
 		-c "select 1 from pg_database where datname = '$PG_DB'" | grep -qx 1; then
 		PGPASSWORD=$PG_PASSWORD psql -X -q -h "$HOST" -p "$PG_PORT" -U "$PG_USER" -d postgres \
@@ -242,20 +260,21 @@ EOF
 }
 
 pg_down() {
-	local data=$STATE/postgres/data bin
+	local data bin
+	data=$(pg_dir)/data
 	[[ -s $data/PG_VERSION ]] || return 0
 	bin=$(pg_bindir) || return 0
 	if as_pg_user "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
 		log "stopping postgres"
 		as_pg_user "$bin/pg_ctl" -D "$data" -m fast -w -t "$TIMEOUT" stop >/dev/null ||
-			die "pg_ctl stop failed (see $STATE/postgres/postgres.log)"
+			die "pg_ctl stop failed (see $(pg_dir)/postgres.log)"
 	fi
 }
 
 # --------------------------------------------------------------------- Redis
 
 redis_ready() {
-	[[ $(redis-cli -h "$HOST" -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]]
+	[[ $(timeout 5 redis-cli -h "$HOST" -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]]
 }
 
 redis_up() {
