@@ -1,0 +1,338 @@
+package kafka_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/grainline/grainline/connectors/kafka"
+)
+
+// runRelay starts r.Run and returns a stop function that cancels it and
+// checks that Run returned nil.
+func runRelay(t *testing.T, r *kafka.Relay) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("relay Run: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("relay Run did not return after cancel")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func fastRelay() kafka.RelayConfig {
+	return kafka.RelayConfig{Batch: 37, PollInterval: 50 * time.Millisecond, BackoffMin: 20 * time.Millisecond, BackoffMax: 300 * time.Millisecond}
+}
+
+// checkPublished asserts the messages on topic: every event exactly once
+// (at least once when dupOK), in the partition goka's hasher picks, with
+// headers and envelope, and per aggregate in increasing revision order.
+func checkPublished(t *testing.T, msgs []*sarama.ConsumerMessage, partitions int32, wantEvents int, dupOK bool) {
+	t.Helper()
+	seen := map[string]int{}
+	byAgg := map[string][]*sarama.ConsumerMessage{}
+	for _, m := range msgs {
+		env, err := kafka.DecodeEnvelope(m.Value)
+		if err != nil {
+			t.Fatalf("offset %d: %v", m.Offset, err)
+		}
+		seen[env.EventID]++
+		if string(m.Key) != env.AggregateID {
+			t.Errorf("key %q, aggregate %q", m.Key, env.AggregateID)
+		}
+		if want := gokaPartition(string(m.Key), partitions); m.Partition != want {
+			t.Errorf("key %s in partition %d, goka looks in %d", m.Key, m.Partition, want)
+		}
+		hdr := map[string]string{}
+		for _, h := range m.Headers {
+			hdr[string(h.Key)] = string(h.Value)
+		}
+		if hdr[kafka.HeaderTenant] != env.TenantID || hdr[kafka.HeaderEventType] != env.EventType || hdr[kafka.HeaderEventID] != env.EventID {
+			t.Errorf("headers %v do not match envelope %+v", hdr, env)
+		}
+		if env.Revision < 1 || string(env.Payload) != fmt.Sprintf(`{"n":%d}`, env.Revision) || env.AggregateKind != "quote" || env.CorrelationID != "corr-1" {
+			t.Errorf("envelope %+v", env)
+		}
+		byAgg[env.AggregateID] = append(byAgg[env.AggregateID], m)
+	}
+	if len(seen) != wantEvents {
+		t.Fatalf("%d distinct events on the topic, want %d", len(seen), wantEvents)
+	}
+	for id, n := range seen {
+		if n > 1 && !dupOK {
+			t.Errorf("event %s published %d times", id, n)
+		}
+	}
+	for agg, ms := range byAgg {
+		sort.Slice(ms, func(i, j int) bool { return ms[i].Offset < ms[j].Offset })
+		// Consumers dedupe by event id, so the order that counts is the
+		// order of first occurrences: it must be 1, 2, 3, ... per aggregate.
+		var last int64
+		first := map[string]bool{}
+		for _, m := range ms {
+			env, _ := kafka.DecodeEnvelope(m.Value)
+			if first[env.EventID] {
+				continue
+			}
+			first[env.EventID] = true
+			if env.Revision != last+1 {
+				t.Errorf("aggregate %s: revision %d first seen after %d", agg, env.Revision, last)
+			}
+			last = env.Revision
+		}
+	}
+}
+
+func addEvents(o *memOutbox, topic string, aggs, revs int, fromRev int) int {
+	n := 0
+	for rev := fromRev; rev < fromRev+revs; rev++ {
+		for a := range aggs {
+			o.add(event(topic, "acme", fmt.Sprintf("q-%02d", a), int64(rev), 0))
+			n++
+		}
+	}
+	return n
+}
+
+func TestRelayPublishesInOrderAndAcksAfterPublish(t *testing.T) {
+	forEachBroker(t, func(t *testing.T, _ brokerKind, brokers []string) {
+		const partitions = 3
+		top, topic := streamTopology(partitions)
+		applyTopology(t, brokers, top)
+
+		out := newMemOutbox()
+		total := addEvents(out, topic, 20, 10, 1)
+		prod := &recordingProducer{SyncProducer: newProducer(t, brokers), sent: map[string]bool{}}
+		out.check = func(seqs []int64) error {
+			for _, s := range seqs {
+				if id := out.recs[s-1].Event.EventID; !prod.wasSent(id) {
+					t.Errorf("seq %d (%s) acked before Kafka acknowledged it", s, id)
+				}
+			}
+			return nil
+		}
+		r, err := kafka.NewRelay(fastRelay(), out, prod, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := runRelay(t, r)
+		eventually(t, 60*time.Second, "every record acked", func() bool { return out.ackedCount() == total })
+		stop()
+
+		if got := out.ackOrder; !sort.SliceIsSorted(got, func(i, j int) bool { return got[i] < got[j] }) {
+			t.Errorf("acks out of seq order: %v", got)
+		}
+		st := r.Stats()
+		if st.Published != uint64(total) || st.Batches != uint64((total+36)/37) || st.Failures != 0 {
+			t.Errorf("stats %+v, want %d published in %d batches", st, total, (total+36)/37)
+		}
+		msgs := readTopic(t, brokers, topic, total, 30*time.Second)
+		checkPublished(t, msgs, partitions, total, false)
+		if len(msgs) != total {
+			t.Errorf("%d messages on the topic, want %d", len(msgs), total)
+		}
+	})
+}
+
+func TestRelayRetriesMissingTopicWithoutAcking(t *testing.T) {
+	forEachBroker(t, func(t *testing.T, _ brokerKind, brokers []string) {
+		const partitions = 4
+		top, topic := streamTopology(partitions)
+		out := newMemOutbox()
+		total := addEvents(out, topic, 5, 4, 1)
+		r, err := kafka.NewRelay(fastRelay(), out, newProducer(t, brokers), testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		runRelay(t, r)
+		eventually(t, 60*time.Second, "two failed publishes", func() bool { return r.Stats().Failures >= 2 })
+		if n := out.ackedCount(); n != 0 {
+			t.Fatalf("%d records acked while the topic does not exist", n)
+		}
+		if st := r.Stats(); st.LastError == "" || st.Published != 0 {
+			t.Fatalf("stats %+v", st)
+		}
+
+		applyTopology(t, brokers, top)
+		r.Notify()
+		eventually(t, 60*time.Second, "every record acked after the topic appeared", func() bool { return out.ackedCount() == total })
+		checkPublished(t, readTopic(t, brokers, topic, total, 30*time.Second), partitions, total, true)
+	})
+}
+
+func TestRelayRetriesAckWithoutRepublishing(t *testing.T) {
+	forEachBroker(t, func(t *testing.T, _ brokerKind, brokers []string) {
+		top, topic := streamTopology(2)
+		applyTopology(t, brokers, top)
+		out := newMemOutbox()
+		out.ackFails = 2
+		total := addEvents(out, topic, 3, 3, 1)
+		prod := &recordingProducer{SyncProducer: newProducer(t, brokers), sent: map[string]bool{}}
+		r, err := kafka.NewRelay(fastRelay(), out, prod, testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := runRelay(t, r)
+		eventually(t, 30*time.Second, "every record acked", func() bool { return out.ackedCount() == total })
+		stop()
+		prod.mu.Lock()
+		calls := prod.calls
+		prod.mu.Unlock()
+		if calls != 1 {
+			t.Errorf("%d SendMessages calls, want 1: a failed ack must not republish", calls)
+		}
+		if st := r.Stats(); st.Failures != 2 || st.Published != uint64(total) {
+			t.Errorf("stats %+v", st)
+		}
+		msgs := readTopic(t, brokers, topic, total, 30*time.Second)
+		checkPublished(t, msgs, 2, total, false)
+	})
+}
+
+// The embedded broker goes away mid-run and comes back on the same address
+// and data directory: nothing is acked while it is down, everything arrives
+// after, and what was published before survives the restart.
+func TestRelaySurvivesEmbeddedBrokerRestart(t *testing.T) {
+	dir := t.TempDir()
+	e1, err := kafka.StartEmbedded(kafka.EmbeddedConfig{DataDir: dir}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e1.Close()
+	brokers := e1.Brokers()
+	const partitions = 3
+	top, topic := streamTopology(partitions)
+	applyTopology(t, brokers, top)
+
+	out := newMemOutbox()
+	first := addEvents(out, topic, 4, 2, 1)
+	r, err := kafka.NewRelay(fastRelay(), out, newProducer(t, brokers), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runRelay(t, r)
+	eventually(t, 30*time.Second, "first records acked", func() bool { return out.ackedCount() == first })
+
+	e1.Close()
+	second := addEvents(out, topic, 4, 2, 3)
+	r.Notify()
+	eventually(t, 60*time.Second, "a failed publish while the broker is down", func() bool { return r.Stats().Failures >= 1 })
+	if n := out.ackedCount(); n != first {
+		t.Fatalf("%d records acked while the broker was down, want %d", n, first)
+	}
+
+	startEmbedded(t, kafka.EmbeddedConfig{Addr: brokers[0], DataDir: dir})
+	eventually(t, 90*time.Second, "every record acked after the restart", func() bool { return out.ackedCount() == first+second })
+	checkPublished(t, readTopic(t, brokers, topic, first+second, 30*time.Second), partitions, first+second, true)
+}
+
+// stubProducer counts batches and succeeds.
+type stubProducer struct {
+	sarama.SyncProducer
+	calls atomic.Int64
+}
+
+func (p *stubProducer) SendMessages([]*sarama.ProducerMessage) error { p.calls.Add(1); return nil }
+
+func TestRelayPublishesOnlyWhileHoldingTheLock(t *testing.T) {
+	out := newMemOutbox()
+	total := addEvents(out, "cpq.quote.events.v1", 2, 2, 1)
+	var attempts atomic.Int64
+	var granted, released atomic.Bool
+	prod := &stubProducer{}
+	cfg := fastRelay()
+	cfg.Lock = func(ctx context.Context) (func(), bool, error) {
+		switch n := attempts.Add(1); {
+		case n == 2:
+			return nil, false, errors.New("lock store unreachable")
+		case n < 4:
+			if prod.calls.Load() != 0 {
+				t.Errorf("published before holding the lock")
+			}
+			return nil, false, nil
+		}
+		granted.Store(true)
+		return func() { released.Store(true) }, true, nil
+	}
+	r, err := kafka.NewRelay(cfg, out, prod, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runRelay(t, r)
+	eventually(t, 10*time.Second, "records acked", func() bool { return out.ackedCount() == total })
+	if !granted.Load() || attempts.Load() != 4 {
+		t.Fatalf("lock attempts %d, granted %v", attempts.Load(), granted.Load())
+	}
+	if released.Load() {
+		t.Fatalf("lock released while running")
+	}
+	stop()
+	if !released.Load() {
+		t.Fatalf("lock not released when Run returned")
+	}
+	if st := r.Stats(); st.Failures != 1 {
+		t.Errorf("stats %+v, want the one lock failure", st)
+	}
+}
+
+func TestRelayNotifyNeverBlocks(t *testing.T) {
+	r, err := kafka.NewRelay(kafka.RelayConfig{}, newMemOutbox(), &stubProducer{}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range 1000 {
+					r.Notify()
+				}
+			}()
+		}
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Notify blocked without a running relay")
+	}
+}
+
+func TestRelayConfigValidate(t *testing.T) {
+	for _, tc := range []kafka.RelayConfig{
+		{Batch: -1},
+		{BackoffMin: time.Second, BackoffMax: time.Millisecond},
+		{PollInterval: -time.Second},
+	} {
+		if _, err := kafka.NewRelay(tc, newMemOutbox(), &stubProducer{}, nil); !errors.Is(err, kafka.ErrConfig) {
+			t.Errorf("NewRelay(%+v) = %v, want ErrConfig", tc, err)
+		}
+	}
+	if _, err := kafka.NewRelay(kafka.RelayConfig{}, nil, &stubProducer{}, nil); !errors.Is(err, kafka.ErrConfig) {
+		t.Errorf("nil outbox accepted: %v", err)
+	}
+}
