@@ -169,7 +169,7 @@ type memOutbox struct {
 	recs     []truth.OutboxRecord
 	acked    map[int64]bool
 	ackOrder []int64
-	ackFails int             // fail this many AckOutbox calls first
+	ackFails int                 // fail this many AckOutbox calls first
 	check    func([]int64) error // called before an ack is recorded
 }
 
