@@ -1,0 +1,43 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/grainline/grainline/gateway/dispatch"
+	"github.com/grainline/grainline/grains"
+)
+
+// route is one endpoint. The table below is the single list of endpoints:
+// the mux registers it and a test compares it with openapi.yaml.
+type route struct {
+	Method string
+	Path   string // Go ServeMux / OpenAPI path template
+	Public bool   // no token needed
+	serve  func(*server, http.ResponseWriter, *http.Request)
+}
+
+func routes() []route {
+	cmd := func(kind grains.Kind, name string) func(*server, http.ResponseWriter, *http.Request) {
+		return func(s *server, w http.ResponseWriter, r *http.Request) { s.command(w, r, kind, name) }
+	}
+	return []route{
+		{Method: "POST", Path: "/v1/quotes", serve: cmd(grains.KindQuote, dispatch.CommandCreate)},
+		{Method: "GET", Path: "/v1/quotes/{id}", serve: getAggregate(grains.KindQuote)},
+		{Method: "POST", Path: "/v1/quotes/{id}/lines", serve: cmd(grains.KindQuote, "addLine")},
+		{Method: "DELETE", Path: "/v1/quotes/{id}/lines/{lineId}", serve: (*server).removeLine},
+		{Method: "POST", Path: "/v1/quotes/{id}/price", serve: cmd(grains.KindQuote, "price")},
+		{Method: "POST", Path: "/v1/quotes/{id}/submit", serve: cmd(grains.KindQuote, "submit")},
+		{Method: "POST", Path: "/v1/quotes/{id}/approve", serve: cmd(grains.KindQuote, "approve")},
+		{Method: "POST", Path: "/v1/quotes/{id}/reject", serve: cmd(grains.KindQuote, "reject")},
+		{Method: "POST", Path: "/v1/quotes/{id}/accept", serve: cmd(grains.KindQuote, "accept")},
+		{Method: "POST", Path: "/v1/quotes/{id}/cancel", serve: cmd(grains.KindQuote, "cancel")},
+		{Method: "GET", Path: "/v1/orders", serve: (*server).listOrders},
+		{Method: "GET", Path: "/v1/orders/{id}", serve: getAggregate(grains.KindOrder)},
+		{Method: "POST", Path: "/v1/orders/{id}/cancel", serve: cmd(grains.KindOrder, "cancel")},
+		{Method: "GET", Path: "/v1/catalog", serve: (*server).catalog},
+		{Method: "GET", Path: "/livez", Public: true, serve: (*server).livez},
+		{Method: "GET", Path: "/readyz", Public: true, serve: (*server).readyz},
+		{Method: "GET", Path: "/metrics", Public: true, serve: (*server).serveMetrics},
+		{Method: "GET", Path: "/openapi.yaml", Public: true, serve: (*server).openapi},
+	}
+}
