@@ -29,7 +29,8 @@
 //	                  (lines.0.quantity), V the expected value: a JSON string
 //	                  matches its text, anything else its compact JSON; "*"
 //	                  means present and neither null nor empty. Values may be
-//	                  Go-quoted: reason="too expensive".
+//	                  Go-quoted: reason="too expensive"; "<missing>" means
+//	                  the path does not exist.
 //	event N P=V...    fields of the N-th (0-based) event of the last cmd.
 //	exists true|false what Behavior.Exists says about the state.
 //	reset             back to the zero state.

@@ -1,0 +1,234 @@
+package quote
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/grainline/grainline/grains"
+	"github.com/grainline/grainline/grains/order"
+	"github.com/grainline/grainline/grains/pricing"
+	"github.com/shopspring/decimal"
+)
+
+// Behavior is the quote grain kind as the runtime drives it. Decide needs
+// env.Catalog for create (optional) and addLine (required).
+var Behavior = grains.Behavior[State]{
+	Kind:          grains.KindQuote,
+	Decide:        Decide,
+	Apply:         Apply,
+	DecodeCommand: DecodeCommand,
+	Exists:        Exists,
+}
+
+// commandRoles says who may send each command.
+var commandRoles = map[string]string{
+	CmdCreate: RoleSales, CmdAddLine: RoleSales, CmdRemoveLine: RoleSales, CmdPrice: RoleSales,
+	CmdSubmit: RoleSales, CmdApprove: RoleApprover, CmdReject: RoleApprover, CmdAccept: RoleSales,
+	CmdCancel: RoleSales,
+}
+
+// allowedIn says in which statuses each command (other than create) may run.
+var allowedIn = map[string][]Status{
+	CmdAddLine:    {StatusInProgress},
+	CmdRemoveLine: {StatusInProgress},
+	CmdPrice:      {StatusInProgress},
+	CmdSubmit:     {StatusInProgress},
+	CmdApprove:    {StatusPending},
+	CmdReject:     {StatusPending},
+	CmdAccept:     {StatusApproved},
+	CmdCancel:     {StatusInProgress, StatusPending, StatusApproved},
+}
+
+// Decide returns the events cmd produces against s. Checks run in this order:
+// role (CodeForbidden), existence (CodeNotFound; CodeAlreadyExists for
+// create), status (CodeInvalidTransition), then the command's meaning
+// (CodeValidation).
+func Decide(s State, cmd grains.Command, env grains.Env) ([]grains.Event, error) {
+	if cmd == nil {
+		return nil, grains.Errorf(grains.CodeBadRequest, "no quote command")
+	}
+	name := cmd.CommandName()
+	role, known := commandRoles[name]
+	if !known {
+		return nil, grains.Errorf(grains.CodeBadRequest, "unknown quote command %q", name)
+	}
+	if err := grains.RequireRole(env, name, role); err != nil {
+		return nil, err
+	}
+	if c, ok := cmd.(Create); ok {
+		return decideCreate(s, c, env)
+	}
+	if !Exists(s) {
+		return nil, grains.NotFound(grains.KindQuote, env.ID, name)
+	}
+	if !statusAllows(s.Status, name) {
+		return nil, grains.InvalidTransition(grains.KindQuote, s.ID, string(s.Status), name, "")
+	}
+	if (name == CmdApprove || name == CmdAccept) && s.Price == nil {
+		return nil, grains.Errorf(grains.CodeInternal, "%s: quote %s is %s but has no price", name, s.ID, s.Status)
+	}
+	now := env.Now.UTC()
+	switch c := cmd.(type) {
+	case AddLine:
+		return decideAddLine(s, c, env)
+	case RemoveLine:
+		if s.line(c.LineID) < 0 {
+			return nil, violation(CmdRemoveLine, "/lineId", "unknown", fmt.Sprintf("quote %s has no line %q", s.ID, c.LineID))
+		}
+		return []grains.Event{LineRemoved{QuoteID: s.ID, Status: s.Status, LineID: c.LineID}}, nil
+	case PriceQuote:
+		return decidePrice(s, now)
+	case Submit:
+		if s.Price == nil {
+			return nil, grains.InvalidTransition(grains.KindQuote, s.ID, string(s.Status), name, "the quote is not priced: price it first")
+		}
+		return []grains.Event{Submitted{QuoteID: s.ID, Status: StatusPending, PriceHash: s.Price.Hash, SubmittedBy: env.Actor, SubmittedAt: now}}, nil
+	case Approve:
+		return []grains.Event{Approved{QuoteID: s.ID, Status: StatusApproved, PriceHash: s.Price.Hash, ApprovedBy: env.Actor, ApprovedAt: now}}, nil
+	case Reject:
+		return []grains.Event{Rejected{QuoteID: s.ID, Status: StatusRejected, Reason: c.Reason, RejectedBy: env.Actor, RejectedAt: now}}, nil
+	case Accept:
+		return []grains.Event{Accepted{
+			QuoteID: s.ID, OrderID: order.IDForQuote(s.ID),
+			CustomerID: s.CustomerID, CustomerName: s.CustomerName, Currency: s.Currency,
+			Lines: grains.CloneLines(s.Lines), OneTimeTotal: s.Price.OneTimeTotal, MonthlyTotal: s.Price.MonthlyTotal,
+			PriceHash: s.Price.Hash, AcceptedBy: env.Actor, AcceptedAt: now,
+		}}, nil
+	case Cancel:
+		return []grains.Event{Cancelled{QuoteID: s.ID, Status: StatusCancelled, Reason: c.Reason, CancelledBy: env.Actor, CancelledAt: now}}, nil
+	}
+	return nil, grains.Errorf(grains.CodeBadRequest, "quote command %q has unexpected type %T", name, cmd)
+}
+
+func statusAllows(st Status, command string) bool {
+	for _, a := range allowedIn[command] {
+		if a == st {
+			return true
+		}
+	}
+	return false
+}
+
+func decideCreate(s State, c Create, env grains.Env) ([]grains.Event, error) {
+	if Exists(s) {
+		return nil, grains.Errorf(grains.CodeAlreadyExists, "quote %s already exists", s.ID)
+	}
+	if env.ID == "" {
+		return nil, grains.Errorf(grains.CodeValidation, "create: the quote has no id")
+	}
+	version := 0
+	if env.Catalog != nil {
+		if !env.Catalog.Sells(c.Currency) {
+			return nil, violation(CmdCreate, "/currency", "not_sold", fmt.Sprintf("the catalog has no prices in %s", c.Currency))
+		}
+		version = env.Catalog.Version
+	}
+	return []grains.Event{Created{
+		QuoteID: env.ID, Status: StatusInProgress, Tenant: env.Tenant,
+		CustomerID: c.CustomerID, CustomerName: c.CustomerName, Currency: c.Currency,
+		CatalogVersion: version, CreatedBy: env.Actor, CreatedAt: env.Now.UTC(),
+	}}, nil
+}
+
+func decideAddLine(s State, c AddLine, env grains.Env) ([]grains.Event, error) {
+	if env.Catalog == nil {
+		return nil, grains.Errorf(grains.CodeUnavailable, "addLine: no published catalog for tenant %s", env.Tenant)
+	}
+	off, ok := env.Catalog.Offering(c.OfferingID)
+	if !ok {
+		return nil, violation(CmdAddLine, "/offeringId", "unknown", fmt.Sprintf("offering %q is not in catalog version %d", c.OfferingID, env.Catalog.Version))
+	}
+	p, ok := off.Price(s.Currency)
+	if !ok {
+		return nil, violation(CmdAddLine, "/offeringId", "no_price", fmt.Sprintf("offering %q has no price in %s", c.OfferingID, s.Currency))
+	}
+	scale, _ := pricing.MinorUnits(s.Currency)
+	in := pricing.Line{LineID: strconv.Itoa(s.LineSeq + 1), OfferingID: off.ID, Quantity: c.Quantity,
+		UnitOneTime: p.OneTime, UnitMonthly: p.MonthlyRecurring}
+	res, err := pricing.Price([]pricing.Line{in}, s.Currency)
+	if err != nil {
+		return nil, fmt.Errorf("addLine: %w", err)
+	}
+	return []grains.Event{LineAdded{QuoteID: s.ID, Status: s.Status, CatalogVersion: env.Catalog.Version,
+		Line: pricedLine(in, off.Name, res.Lines[0], scale)}}, nil
+}
+
+func decidePrice(s State, now time.Time) ([]grains.Event, error) {
+	if len(s.Lines) == 0 {
+		return nil, grains.Errorf(grains.CodeValidation, "price: quote %s has no lines", s.ID)
+	}
+	if s.Price != nil {
+		return nil, nil // already priced, and lines have not changed since
+	}
+	in := make([]pricing.Line, len(s.Lines))
+	for i, l := range s.Lines {
+		one, err1 := decimal.NewFromString(l.UnitOneTime)
+		mon, err2 := decimal.NewFromString(l.UnitMonthly)
+		if err1 != nil || err2 != nil {
+			return nil, grains.Errorf(grains.CodeInternal, "price: line %s has a malformed unit price", l.LineID)
+		}
+		in[i] = pricing.Line{LineID: l.LineID, OfferingID: l.OfferingID, Quantity: l.Quantity, UnitOneTime: one, UnitMonthly: mon}
+	}
+	res, err := pricing.Price(in, s.Currency)
+	if err != nil {
+		return nil, fmt.Errorf("price: %w", err)
+	}
+	lines := make([]grains.Line, len(in))
+	for i := range in {
+		lines[i] = pricedLine(in[i], s.Lines[i].Name, res.Lines[i], res.Scale)
+	}
+	return []grains.Event{Priced{QuoteID: s.ID, Status: s.Status, Currency: s.Currency, Lines: lines,
+		OneTimeTotal: res.OneTime(), MonthlyTotal: res.Monthly(), Hash: res.Hash, PricedAt: now}}, nil
+}
+
+func pricedLine(in pricing.Line, name string, r pricing.LineResult, scale int32) grains.Line {
+	return grains.Line{
+		LineID: in.LineID, OfferingID: in.OfferingID, Name: name, Quantity: in.Quantity,
+		UnitOneTime: pricing.FormatUnit(in.UnitOneTime, scale), UnitMonthly: pricing.FormatUnit(in.UnitMonthly, scale),
+		OneTimeTotal: pricing.Format(r.OneTimeTotal, scale), MonthlyTotal: pricing.Format(r.MonthlyTotal, scale),
+	}
+}
+
+func violation(command, pointer, code, message string) error {
+	return grains.Violations{{Pointer: pointer, Code: code, Message: message}}.Err(command)
+}
+
+// Apply folds one event into s. Events it does not know leave s unchanged.
+func Apply(s State, ev grains.Event) State {
+	switch e := ev.(type) {
+	case Created:
+		s = State{ID: e.QuoteID, Tenant: e.Tenant, Status: e.Status, CustomerID: e.CustomerID,
+			CustomerName: e.CustomerName, Currency: e.Currency, CatalogVersion: e.CatalogVersion,
+			Lines: []grains.Line{}, CreatedBy: e.CreatedBy, CreatedAt: e.CreatedAt}
+	case LineAdded:
+		s.Lines = append(grains.CloneLines(s.Lines), e.Line)
+		s.LineSeq++
+		s.CatalogVersion = e.CatalogVersion
+		s.Price = nil
+	case LineRemoved:
+		lines := make([]grains.Line, 0, len(s.Lines))
+		for _, l := range s.Lines {
+			if l.LineID != e.LineID {
+				lines = append(lines, l)
+			}
+		}
+		s.Lines, s.Price = lines, nil
+	case Priced:
+		s.Lines = grains.CloneLines(e.Lines)
+		s.Price = &PriceSummary{OneTimeTotal: e.OneTimeTotal, MonthlyTotal: e.MonthlyTotal, Hash: e.Hash, PricedAt: e.PricedAt}
+	case Submitted:
+		s.Status, s.SubmittedBy, s.SubmittedAt = e.Status, e.SubmittedBy, timePtr(e.SubmittedAt)
+	case Approved:
+		s.Status, s.ApprovedBy, s.ApprovedAt, s.ApprovedPriceHash = e.Status, e.ApprovedBy, timePtr(e.ApprovedAt), e.PriceHash
+	case Rejected:
+		s.Status, s.RejectedBy, s.RejectedAt, s.RejectedReason = e.Status, e.RejectedBy, timePtr(e.RejectedAt), e.Reason
+	case Accepted:
+		s.Status, s.AcceptedBy, s.AcceptedAt, s.OrderID = StatusAccepted, e.AcceptedBy, timePtr(e.AcceptedAt), e.OrderID
+	case Cancelled:
+		s.Status, s.CancelledBy, s.CancelledAt, s.CancelReason = e.Status, e.CancelledBy, timePtr(e.CancelledAt), e.Reason
+	}
+	return s
+}
+
+func timePtr(t time.Time) *time.Time { return &t }

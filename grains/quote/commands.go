@@ -1,0 +1,157 @@
+package quote
+
+import (
+	"fmt"
+
+	"github.com/grainline/grainline/grains"
+	"github.com/grainline/grainline/grains/pricing"
+)
+
+// Command wire names.
+const (
+	CmdCreate     = "create"
+	CmdAddLine    = "addLine"
+	CmdRemoveLine = "removeLine"
+	CmdPrice      = "price"
+	CmdSubmit     = "submit"
+	CmdApprove    = "approve"
+	CmdReject     = "reject"
+	CmdAccept     = "accept"
+	CmdCancel     = "cancel"
+)
+
+// Commands lists every command wire name.
+var Commands = []string{CmdCreate, CmdAddLine, CmdRemoveLine, CmdPrice, CmdSubmit, CmdApprove, CmdReject, CmdAccept, CmdCancel}
+
+// Create opens a quote for a customer in a currency.
+type Create struct {
+	CustomerID   string `json:"customerId"`
+	CustomerName string `json:"customerName"`
+	Currency     string `json:"currency"`
+}
+
+// AddLine adds quantity units of a catalog offering.
+type AddLine struct {
+	OfferingID string `json:"offeringId"`
+	Quantity   int    `json:"quantity"`
+}
+
+// RemoveLine removes one line.
+type RemoveLine struct {
+	LineID string `json:"lineId"`
+}
+
+// PriceQuote prices the current lines.
+type PriceQuote struct{}
+
+// Submit sends a priced quote for approval.
+type Submit struct{}
+
+// Approve approves a pending quote at its current price.
+type Approve struct{}
+
+// Reject rejects a pending quote.
+type Reject struct {
+	Reason string `json:"reason"`
+}
+
+// Accept records the customer's acceptance of an approved quote.
+type Accept struct{}
+
+// Cancel withdraws a quote that is not yet decided.
+type Cancel struct {
+	Reason string `json:"reason"`
+}
+
+// CommandName implements grains.Command.
+func (Create) CommandName() string { return CmdCreate }
+
+// CommandName implements grains.Command.
+func (AddLine) CommandName() string { return CmdAddLine }
+
+// CommandName implements grains.Command.
+func (RemoveLine) CommandName() string { return CmdRemoveLine }
+
+// CommandName implements grains.Command.
+func (PriceQuote) CommandName() string { return CmdPrice }
+
+// CommandName implements grains.Command.
+func (Submit) CommandName() string { return CmdSubmit }
+
+// CommandName implements grains.Command.
+func (Approve) CommandName() string { return CmdApprove }
+
+// CommandName implements grains.Command.
+func (Reject) CommandName() string { return CmdReject }
+
+// CommandName implements grains.Command.
+func (Accept) CommandName() string { return CmdAccept }
+
+// CommandName implements grains.Command.
+func (Cancel) CommandName() string { return CmdCancel }
+
+// DecodeCommand decodes a wire command. Unknown names, malformed JSON and
+// unknown fields are CodeBadRequest; missing or invalid fields are
+// CodeValidation with one violation per field.
+func DecodeCommand(name string, payload []byte) (grains.Command, error) {
+	switch name {
+	case CmdCreate:
+		return decode(name, payload, func(c Create, v *grains.Violations) {
+			if c.CustomerID == "" {
+				v.Add("/customerId", "required", "customerId is required")
+			}
+			if c.Currency == "" {
+				v.Add("/currency", "required", "currency is required")
+			} else if _, ok := pricing.MinorUnits(c.Currency); !ok {
+				v.Add("/currency", "unknown_currency", fmt.Sprintf("%q is not a supported ISO 4217 currency", c.Currency))
+			}
+		})
+	case CmdAddLine:
+		return decode(name, payload, func(c AddLine, v *grains.Violations) {
+			if c.OfferingID == "" {
+				v.Add("/offeringId", "required", "offeringId is required")
+			}
+			if c.Quantity < 1 {
+				v.Add("/quantity", "min", "quantity must be at least 1")
+			} else if c.Quantity > MaxQuantity {
+				v.Add("/quantity", "max", fmt.Sprintf("quantity must be at most %d", MaxQuantity))
+			}
+		})
+	case CmdRemoveLine:
+		return decode(name, payload, func(c RemoveLine, v *grains.Violations) {
+			if c.LineID == "" {
+				v.Add("/lineId", "required", "lineId is required")
+			}
+		})
+	case CmdPrice:
+		return decode(name, payload, func(PriceQuote, *grains.Violations) {})
+	case CmdSubmit:
+		return decode(name, payload, func(Submit, *grains.Violations) {})
+	case CmdApprove:
+		return decode(name, payload, func(Approve, *grains.Violations) {})
+	case CmdReject:
+		return decode(name, payload, func(c Reject, v *grains.Violations) {
+			if c.Reason == "" {
+				v.Add("/reason", "required", "reason is required")
+			}
+		})
+	case CmdAccept:
+		return decode(name, payload, func(Accept, *grains.Violations) {})
+	case CmdCancel:
+		return decode(name, payload, func(Cancel, *grains.Violations) {})
+	}
+	return nil, grains.Errorf(grains.CodeBadRequest, "unknown quote command %q", name)
+}
+
+func decode[C grains.Command](name string, payload []byte, check func(C, *grains.Violations)) (grains.Command, error) {
+	var c C
+	if err := grains.DecodePayload(name, payload, &c, true); err != nil {
+		return nil, err
+	}
+	var v grains.Violations
+	check(c, &v)
+	if err := v.Err(name); err != nil {
+		return nil, err
+	}
+	return c, nil
+}

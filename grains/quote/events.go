@@ -1,0 +1,168 @@
+package quote
+
+import (
+	"time"
+
+	"github.com/grainline/grainline/grains"
+	"github.com/grainline/grainline/grains/order"
+)
+
+// Event wire names.
+const (
+	EvCreated     = "QuoteCreated"
+	EvLineAdded   = "QuoteLineAdded"
+	EvLineRemoved = "QuoteLineRemoved"
+	EvPriced      = "QuotePriced"
+	EvSubmitted   = "QuoteSubmitted"
+	EvApproved    = "QuoteApproved"
+	EvRejected    = "QuoteRejected"
+	EvAccepted    = "QuoteAccepted"
+	EvCancelled   = "QuoteCancelled"
+)
+
+// Every quote event carries quoteId. All but QuoteAccepted also carry the
+// quote's status after the event; QuoteAccepted means "accepted".
+
+// Created: a quote was opened.
+type Created struct {
+	QuoteID        string          `json:"quoteId"`
+	Status         Status          `json:"status"`
+	Tenant         grains.TenantID `json:"tenant"`
+	CustomerID     string          `json:"customerId"`
+	CustomerName   string          `json:"customerName"`
+	Currency       string          `json:"currency"`
+	CatalogVersion int             `json:"catalogVersion"`
+	CreatedBy      string          `json:"createdBy"`
+	CreatedAt      time.Time       `json:"createdAt"`
+}
+
+// LineAdded: a line was added, at the catalog's unit prices; the price is
+// cleared.
+type LineAdded struct {
+	QuoteID        string      `json:"quoteId"`
+	Status         Status      `json:"status"`
+	CatalogVersion int         `json:"catalogVersion"`
+	Line           grains.Line `json:"line"`
+}
+
+// LineRemoved: a line was removed; the price is cleared.
+type LineRemoved struct {
+	QuoteID string `json:"quoteId"`
+	Status  Status `json:"status"`
+	LineID  string `json:"lineId"`
+}
+
+// Priced: the lines were priced; Lines are the priced lines in order.
+type Priced struct {
+	QuoteID      string        `json:"quoteId"`
+	Status       Status        `json:"status"`
+	Currency     string        `json:"currency"`
+	Lines        []grains.Line `json:"lines"`
+	OneTimeTotal string        `json:"oneTimeTotal"`
+	MonthlyTotal string        `json:"monthlyTotal"`
+	Hash         string        `json:"hash"`
+	PricedAt     time.Time     `json:"pricedAt"`
+}
+
+// Submitted: the priced quote awaits approval.
+type Submitted struct {
+	QuoteID     string    `json:"quoteId"`
+	Status      Status    `json:"status"`
+	PriceHash   string    `json:"priceHash"`
+	SubmittedBy string    `json:"submittedBy"`
+	SubmittedAt time.Time `json:"submittedAt"`
+}
+
+// Approved: an approver approved the quote at the price with PriceHash.
+type Approved struct {
+	QuoteID    string    `json:"quoteId"`
+	Status     Status    `json:"status"`
+	PriceHash  string    `json:"priceHash"`
+	ApprovedBy string    `json:"approvedBy"`
+	ApprovedAt time.Time `json:"approvedAt"`
+}
+
+// Rejected: an approver rejected the quote.
+type Rejected struct {
+	QuoteID    string    `json:"quoteId"`
+	Status     Status    `json:"status"`
+	Reason     string    `json:"reason"`
+	RejectedBy string    `json:"rejectedBy"`
+	RejectedAt time.Time `json:"rejectedAt"`
+}
+
+// Accepted: the customer accepted the quote. Its payload is exactly the
+// payload of the order grain's create command: order.Create(accepted) is the
+// command that creates the one order this quote becomes.
+type Accepted order.Create
+
+// Cancelled: the quote was withdrawn.
+type Cancelled struct {
+	QuoteID     string    `json:"quoteId"`
+	Status      Status    `json:"status"`
+	Reason      string    `json:"reason"`
+	CancelledBy string    `json:"cancelledBy"`
+	CancelledAt time.Time `json:"cancelledAt"`
+}
+
+// EventName implements grains.Event.
+func (Created) EventName() string { return EvCreated }
+
+// EventName implements grains.Event.
+func (LineAdded) EventName() string { return EvLineAdded }
+
+// EventName implements grains.Event.
+func (LineRemoved) EventName() string { return EvLineRemoved }
+
+// EventName implements grains.Event.
+func (Priced) EventName() string { return EvPriced }
+
+// EventName implements grains.Event.
+func (Submitted) EventName() string { return EvSubmitted }
+
+// EventName implements grains.Event.
+func (Approved) EventName() string { return EvApproved }
+
+// EventName implements grains.Event.
+func (Rejected) EventName() string { return EvRejected }
+
+// EventName implements grains.Event.
+func (Accepted) EventName() string { return EvAccepted }
+
+// EventName implements grains.Event.
+func (Cancelled) EventName() string { return EvCancelled }
+
+// DecodeEvent decodes a quote event from its wire name and JSON payload.
+// Unknown fields are ignored (events evolve additively); an unknown name or
+// malformed JSON is a CodeBadRequest *grains.Error.
+func DecodeEvent(name string, payload []byte) (grains.Event, error) {
+	switch name {
+	case EvCreated:
+		return decodeEvent[Created](name, payload)
+	case EvLineAdded:
+		return decodeEvent[LineAdded](name, payload)
+	case EvLineRemoved:
+		return decodeEvent[LineRemoved](name, payload)
+	case EvPriced:
+		return decodeEvent[Priced](name, payload)
+	case EvSubmitted:
+		return decodeEvent[Submitted](name, payload)
+	case EvApproved:
+		return decodeEvent[Approved](name, payload)
+	case EvRejected:
+		return decodeEvent[Rejected](name, payload)
+	case EvAccepted:
+		return decodeEvent[Accepted](name, payload)
+	case EvCancelled:
+		return decodeEvent[Cancelled](name, payload)
+	}
+	return nil, grains.Errorf(grains.CodeBadRequest, "unknown quote event %q", name)
+}
+
+func decodeEvent[E grains.Event](name string, payload []byte) (grains.Event, error) {
+	var e E
+	if err := grains.DecodePayload(name, payload, &e, false); err != nil {
+		return nil, err
+	}
+	return e, nil
+}

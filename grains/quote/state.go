@@ -1,0 +1,97 @@
+// Package quote is the quote grain (TMF648 vocabulary): a customer's quote
+// built from catalog offerings, priced, submitted for approval, approved or
+// rejected, and accepted, whereupon it names the one order it becomes.
+//
+// State machine:
+//
+//	(none) --create--> inProgress
+//	inProgress --addLine|removeLine|price--> inProgress
+//	inProgress --submit (priced)--> pending
+//	pending --approve--> approved
+//	pending --reject--> rejected
+//	approved --accept--> accepted
+//	inProgress|pending|approved --cancel--> cancelled
+//
+// A line change clears the price, so a submitted quote always carries the
+// price of exactly its lines, and the approval records that price's hash.
+package quote
+
+import (
+	"time"
+
+	"github.com/grainline/grainline/grains"
+)
+
+// Status is the quote's lifecycle state.
+type Status string
+
+// Quote statuses.
+const (
+	StatusInProgress Status = "inProgress"
+	StatusPending    Status = "pending"
+	StatusApproved   Status = "approved"
+	StatusAccepted   Status = "accepted"
+	StatusRejected   Status = "rejected"
+	StatusCancelled  Status = "cancelled"
+)
+
+// Roles the quote grain checks.
+const (
+	RoleSales    = "sales"
+	RoleApprover = "approver"
+)
+
+// MaxQuantity bounds the quantity of one line.
+const MaxQuantity = 100000
+
+// PriceSummary is the result of pricing the quote's current lines.
+type PriceSummary struct {
+	OneTimeTotal string    `json:"oneTimeTotal"`
+	MonthlyTotal string    `json:"monthlyTotal"`
+	Hash         string    `json:"hash"`
+	PricedAt     time.Time `json:"pricedAt"`
+}
+
+// State is the quote's snapshot. The zero State is a quote that does not
+// exist yet.
+type State struct {
+	ID             string          `json:"id"`
+	Tenant         grains.TenantID `json:"tenant"`
+	Status         Status          `json:"status"`
+	CustomerID     string          `json:"customerId"`
+	CustomerName   string          `json:"customerName"`
+	Currency       string          `json:"currency"`
+	CatalogVersion int             `json:"catalogVersion"`
+	Lines          []grains.Line   `json:"lines"`
+	// LineSeq is the number of lines ever added; line ids are never reused.
+	LineSeq           int           `json:"lineSeq"`
+	Price             *PriceSummary `json:"price"` // nil until priced, and again after a line change
+	SubmittedBy       string        `json:"submittedBy"`
+	SubmittedAt       *time.Time    `json:"submittedAt"`
+	ApprovedBy        string        `json:"approvedBy"`
+	ApprovedAt        *time.Time    `json:"approvedAt"`
+	ApprovedPriceHash string        `json:"approvedPriceHash"`
+	RejectedBy        string        `json:"rejectedBy"`
+	RejectedAt        *time.Time    `json:"rejectedAt"`
+	RejectedReason    string        `json:"rejectedReason"`
+	AcceptedBy        string        `json:"acceptedBy"`
+	AcceptedAt        *time.Time    `json:"acceptedAt"`
+	OrderID           string        `json:"orderId"` // set at acceptance: order.IDForQuote(id)
+	CancelledBy       string        `json:"cancelledBy"`
+	CancelledAt       *time.Time    `json:"cancelledAt"`
+	CancelReason      string        `json:"cancelReason"`
+	CreatedBy         string        `json:"createdBy"`
+	CreatedAt         time.Time     `json:"createdAt"`
+}
+
+// Exists reports whether s holds a created quote.
+func Exists(s State) bool { return s.ID != "" }
+
+func (s State) line(id string) int {
+	for i, l := range s.Lines {
+		if l.LineID == id {
+			return i
+		}
+	}
+	return -1
+}
