@@ -79,11 +79,17 @@ func Load(data []byte) (Topology, error) {
 	return t, nil
 }
 
-var topicName = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z][a-z0-9-]*\.[a-z][a-z0-9-]*\.v[1-9][0-9]*$`)
+var (
+	topicName = regexp.MustCompile(`^[a-z][a-z0-9-]*\.[a-z][a-z0-9-]*\.[a-z][a-z0-9-]*\.v[1-9][0-9]*$`)
+	// Platform topics that belong to no aggregate: grainline.<kind>.v<N>.
+	platformTopicName = regexp.MustCompile(`^grainline\.[a-z][a-z0-9-]*\.v[1-9][0-9]*$`)
+)
 
 // Validate checks the rules below and reports every violation at once:
 //   - topic names are unique and follow <domain>.<aggregate>.<kind>.v<N>
-//     (lower case), except a group's table topic "<group>-table";
+//     (lower case), except platform topics that belong to no aggregate,
+//     grainline.<kind>.v<N> (the dead-letter topic), and a group's table
+//     topic "<group>-table";
 //   - every topic has an owner and a key, partitions >= 1 and
 //     replication >= 1;
 //   - cleanup is delete, compact or "compact,delete"; retention parses
@@ -125,7 +131,7 @@ func (t Topology) Validate() error {
 			bad("topic %s declared twice", tp.Name)
 		}
 		topics[tp.Name] = tp
-		if _, isTable := tables[tp.Name]; !isTable && !topicName.MatchString(tp.Name) {
+		if _, isTable := tables[tp.Name]; !isTable && !topicName.MatchString(tp.Name) && !platformTopicName.MatchString(tp.Name) {
 			bad("topic %q does not follow <domain>.<aggregate>.<kind>.v<N>", tp.Name)
 		}
 		if tp.Owner == "" || tp.Key == "" {
