@@ -172,10 +172,10 @@ func TestTopologyApplyAndDiff(t *testing.T) {
 		missing.Topics = append(slices.Clone(top.Topics), kafka.Topic{Name: strings.TrimSuffix(top.OwnedPrefixes[0], ".") + ".order.events.v1", Owner: "order", Key: "order id", Partitions: 2, Replication: 1, Retention: "1h"})
 
 		want := map[string]bool{
-			events + ": partitions: declared 4, cluster has 6":                                 true,
+			events + ": partitions: declared 4, cluster has 6":                               true,
 			top.Topics[1].Name + ": retention.ms: declared 2592000000, cluster has 86400000": true,
-			stray + ": on the cluster but not declared in the topology":                       true,
-			missing.Topics[3].Name + ": missing on the cluster":                               true,
+			stray + ": on the cluster but not declared in the topology":                      true,
+			missing.Topics[3].Name + ": missing on the cluster":                              true,
 		}
 		var got []string
 		eventually(t, 30*time.Second, "the four drifts", func() bool {
