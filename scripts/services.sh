@@ -140,7 +140,7 @@ apt_install() {
 	die "could not install $*"
 }
 
-# as_service_user COMMAND...: runs COMMAND as the postgres user when we are
+# as_pg_user COMMAND...: runs COMMAND as the postgres user when we are
 # root (PostgreSQL refuses to run as root), as ourselves otherwise.
 as_pg_user() {
 	if is_root; then
@@ -154,7 +154,7 @@ as_pg_user() {
 
 pg_bindir() {
 	local d
-	for d in /usr/lib/postgresql/15/bin $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -rV); do
+	for d in /usr/lib/postgresql/15/bin /usr/lib/postgresql/*/bin; do
 		if [[ -x $d/initdb && -x $d/pg_ctl && -x $d/postgres ]]; then
 			printf '%s\n' "$d"
 			return 0
@@ -208,7 +208,7 @@ pg_up() {
 		rm -rf "$data"
 		local pwfile=$dir/.pwfile
 		printf '%s\n' "$PG_PASSWORD" >"$pwfile"
-		is_root && chown postgres: "$pwfile"
+		if is_root; then chown postgres: "$pwfile"; fi
 		if ! as_pg_user "$bin/initdb" -D "$data" -U "$PG_USER" --pwfile="$pwfile" \
 			--auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 \
 			>"$dir/initdb.log" 2>&1; then
@@ -235,7 +235,7 @@ full_page_writes = on
 log_min_messages = warning
 log_line_prefix = '%m [%p] %q%u@%d '
 EOF
-	is_root && chown postgres: "$data/grainline.conf"
+	if is_root; then chown postgres: "$data/grainline.conf"; fi
 	if as_pg_user "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
 		log "postgres is running from $data but does not answer yet; waiting"
 	else
@@ -294,8 +294,9 @@ redis_up() {
 		redis-server --bind "$HOST" --port "$REDIS_PORT" --daemonize yes \
 			--pidfile "$dir/redis.pid" --logfile "$dir/redis.log" --dir "$dir" \
 			--save '' --appendonly no --protected-mode yes --maxclients 2000 \
-			</dev/null >>"$dir/redis.log" 2>&1 ||
+			</dev/null >>"$dir/redis.stdout.log" 2>&1 ||
 			{
+				tail_log "$dir/redis.stdout.log"
 				tail_log "$dir/redis.log"
 				die "redis-server did not start"
 			}
