@@ -194,3 +194,45 @@ func testShutdownMidRetry(t *testing.T, b *streamtest.Broker) {
 		t.Errorf("redelivered %q, want k7", c.IdempotencyKey)
 	}
 }
+
+func TestPermanentClassification(t *testing.T) {
+	cases := []struct {
+		err  error
+		want bool
+	}{
+		{grains.Errorf(grains.CodeInvalidTransition, "x"), true},
+		{grains.Errorf(grains.CodeAlreadyExists, "x"), true},
+		{grains.Errorf(grains.CodeValidation, "x"), true},
+		{grains.Errorf(grains.CodeNotFound, "x"), true},
+		{grains.Errorf(grains.CodeForbidden, "x"), true},
+		{grains.Errorf(grains.CodeBadRequest, "x"), true},
+		{grains.Errorf(grains.CodeIdempotencyKeyReused, "x"), true},
+		{fmt.Errorf("send: %w", grains.Errorf(grains.CodeNotFound, "x")), true},
+		{grains.Errorf(grains.CodeUnavailable, "x"), false},
+		{grains.Errorf(grains.CodeConflict, "x"), false},
+		{grains.Errorf(grains.CodeInternal, "x"), false},
+		{errors.New("connection refused"), false},
+		{context.DeadlineExceeded, false},
+	}
+	for _, c := range cases {
+		if got := router.Permanent(c.err); got != c.want {
+			t.Errorf("Permanent(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	s := &fakeSender{}
+	if _, err := router.New(router.Config{}, s, nil); !errors.Is(err, router.ErrConfig) {
+		t.Errorf("no brokers: %v", err)
+	}
+	if _, err := router.New(router.Config{Brokers: []string{"x:1"}, Commands: "a", DeadLetter: "a"}, s, nil); !errors.Is(err, router.ErrConfig) {
+		t.Errorf("same topics: %v", err)
+	}
+	if _, err := router.New(router.Config{Brokers: []string{"x:1"}}, nil, nil); !errors.Is(err, router.ErrConfig) {
+		t.Errorf("nil sender: %v", err)
+	}
+	if _, err := router.New(router.Config{Brokers: []string{"x:1"}, Retry: backoff.Policy{Jitter: 3}}, s, nil); !errors.Is(err, router.ErrConfig) {
+		t.Errorf("bad retry: %v", err)
+	}
+}

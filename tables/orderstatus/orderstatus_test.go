@@ -3,6 +3,7 @@ package orderstatus_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -265,5 +266,32 @@ func testReplay(t *testing.T, b *streamtest.Broker) {
 	again, writesAgain := rows(t, b, table)
 	if writesAgain != writes || fmt.Sprint(again) != fmt.Sprint(before) {
 		t.Errorf("replay into the same group wrote %d new rows", writesAgain-writes)
+	}
+}
+
+func TestReaderBeforeRun(t *testing.T) {
+	r, err := orderstatus.NewReader(orderstatus.ReaderConfig{Brokers: []string{"127.0.0.1:1"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Ready() {
+		t.Error("Ready before Run")
+	}
+	if _, _, err := r.Get("acme", "ord-1"); !errors.Is(err, orderstatus.ErrNotReady) {
+		t.Errorf("Get before Run = %v, want ErrNotReady", err)
+	}
+	if _, ok := r.ForQuote("acme", "q-1"); ok {
+		t.Error("ForQuote before Run found a row")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := r.WaitReady(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("WaitReady(cancelled) = %v", err)
+	}
+	if _, err := orderstatus.NewReader(orderstatus.ReaderConfig{}, nil); !errors.Is(err, orderstatus.ErrConfig) {
+		t.Errorf("no brokers: %v", err)
+	}
+	if _, err := orderstatus.New(orderstatus.Config{Brokers: []string{"x:1"}, OrderEvents: "a", DeadLetter: "a"}, nil); !errors.Is(err, orderstatus.ErrConfig) {
+		t.Errorf("same topics: %v", err)
 	}
 }
