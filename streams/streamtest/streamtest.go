@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash"
 	"log/slog"
 	"os"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/grainline/grainline/connectors/kafka"
 	"github.com/grainline/grainline/internal/testenv"
 )
 
@@ -74,46 +74,16 @@ func Sarama() *sarama.Config {
 	return c
 }
 
-func topicManagerConfig() *goka.TopicManagerConfig {
-	tm := goka.NewTopicManagerConfig()
-	tm.NoCreate = true
-	tm.Table.Replication = 1
-	tm.Stream.Replication = 1
-	return tm
-}
-
-// ProcessorOptions configures one goka processor for this broker. Every
-// builder makes a fresh sarama config: goka's builders write into the config
-// they are given, which would race between processors sharing one.
+// ProcessorOptions configures one goka processor for this broker with the
+// production configuration (connectors/kafka.Config.GokaOptions).
 func (b *Broker) ProcessorOptions() []goka.ProcessorOption {
-	return []goka.ProcessorOption{
-		goka.WithProducerBuilder(func(brokers []string, clientID string, hasher func() hash.Hash32) (goka.Producer, error) {
-			return goka.ProducerBuilderWithConfig(Sarama())(brokers, clientID, hasher)
-		}),
-		goka.WithConsumerGroupBuilder(func(brokers []string, group, clientID string) (sarama.ConsumerGroup, error) {
-			return goka.ConsumerGroupBuilderWithConfig(Sarama())(brokers, group, clientID)
-		}),
-		goka.WithConsumerSaramaBuilder(func(brokers []string, clientID string) (sarama.Consumer, error) {
-			return goka.SaramaConsumerBuilderWithConfig(Sarama())(brokers, clientID)
-		}),
-		goka.WithTopicManagerBuilder(func(brokers []string) (goka.TopicManager, error) {
-			return goka.TopicManagerBuilderWithConfig(Sarama(), topicManagerConfig())(brokers)
-		}),
-		goka.WithHasher(goka.DefaultHasher()),
-	}
+	return kafka.Config{Brokers: b.Brokers}.GokaOptions()
 }
 
-// ViewOptions configures one goka view for this broker.
+// ViewOptions configures one goka view for this broker with the production
+// configuration (connectors/kafka.Config.GokaViewOptions).
 func (b *Broker) ViewOptions() []goka.ViewOption {
-	return []goka.ViewOption{
-		goka.WithViewConsumerSaramaBuilder(func(brokers []string, clientID string) (sarama.Consumer, error) {
-			return goka.SaramaConsumerBuilderWithConfig(Sarama())(brokers, clientID)
-		}),
-		goka.WithViewTopicManagerBuilder(func(brokers []string) (goka.TopicManager, error) {
-			return goka.TopicManagerBuilderWithConfig(Sarama(), topicManagerConfig())(brokers)
-		}),
-		goka.WithViewHasher(goka.DefaultHasher()),
-	}
+	return kafka.Config{Brokers: b.Brokers}.GokaViewOptions()
 }
 
 // Topic creates a topic named prefix plus a random suffix with the given
