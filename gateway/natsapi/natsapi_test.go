@@ -40,6 +40,15 @@ func embeddedNATS(t *testing.T) string {
 	return ns.ClientURL()
 }
 
+type catalogs map[grains.TenantID]string
+
+func (c catalogs) CatalogJSON(_ context.Context, t grains.TenantID) ([]byte, error) {
+	if s, ok := c[t]; ok {
+		return []byte(s), nil
+	}
+	return nil, grains.Errorf(grains.CodeNotFound, "no catalog")
+}
+
 type env struct {
 	t      *testing.T
 	g      *fakegrains.Grains
@@ -69,7 +78,7 @@ func newEnv(t *testing.T, url string, mutate ...func(*Config)) *env {
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	srv, err := New(cfg, nc, Deps{Sender: g, Reader: g, Verifier: v, Orders: g}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := New(cfg, nc, Deps{Sender: g, Reader: g, Verifier: v, Orders: g, Catalog: catalogs{"demo": `{"products":["widget"]}`}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,6 +203,10 @@ func lifecycle(t *testing.T, e *env) {
 		t.Fatalf("order = %v", o)
 	}
 	expect(t, e.req("demo.order.cancel", `{"reason":"no"}`, HeaderID+": o-"+id), 200)
+	if c := expect(t, e.req("demo.catalog.get", ""), 200); c["products"].([]any)[0] != "widget" {
+		t.Fatalf("catalog = %v", c)
+	}
+	expectProblem(t, e.req("acme.catalog.get", "", "Authorization: Bearer "+e.token("acme")), 404, grains.CodeNotFound)
 }
 
 func TestLifecycleEmbedded(t *testing.T) {
