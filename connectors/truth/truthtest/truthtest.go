@@ -72,7 +72,8 @@ func NewCommit(key truth.Key, exp int64, idemKey string) truth.Commit {
 	}
 	for i := range 2 {
 		c.Events = append(c.Events, truth.Event{
-			EventID:       fmt.Sprintf("%s/%s/%s/%d/%d", key.Tenant, key.Kind, key.ID, rev, i),
+			// Quoted parts keep ids unique even when a part contains '/'.
+			EventID:       fmt.Sprintf("%q/%q/%q/%d/%d", key.Tenant, key.Kind, key.ID, rev, i),
 			Type:          fmt.Sprintf("Touched%d", i),
 			Version:       1,
 			Topic:         "test.aggregate.events.v1",

@@ -1,0 +1,342 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/grainline/grainline/connectors/truth"
+)
+
+// lockSQL takes the row locks of every existing snapshot a batch touches, in
+// key order, before the batch writes: two batches that touch the same
+// aggregates then queue instead of deadlocking.
+const lockSQL = `
+SELECT s.revision FROM snapshots s
+WHERE (s.tenant, s.kind, s.id) IN (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]))
+ORDER BY s.tenant, s.kind, s.id
+FOR UPDATE`
+
+// commitSQL applies one round of a batch (no aggregate and no idempotency key
+// twice) in one statement and returns one status per commit: 0 written,
+// 1 revision conflict, 2 idempotency key already recorded. If a winner's
+// idempotency insert loses a race to a concurrent transaction, truth_abort
+// raises GL001 and the whole batch is rolled back and retried.
+const commitSQL = `
+WITH c AS (
+    SELECT * FROM unnest($1::int4[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[], $7::bytea[],
+                         $8::timestamptz[], $9::text[], $10::text[], $11::text[], $12::bytea[], $13::int8[],
+                         $14::bytea[], $15::timestamptz[])
+        AS c(ord, tenant, kind, id, exp_rev, new_rev, state, updated_at,
+             i_tenant, i_key, i_command, i_hash, i_rev, i_response, i_created)
+),
+ok AS (
+    SELECT c.* FROM c
+    WHERE c.i_key IS NULL
+       OR NOT EXISTS (SELECT 1 FROM idempotency x WHERE x.tenant = c.i_tenant AND x.key = c.i_key)
+),
+ins AS (
+    INSERT INTO snapshots (tenant, kind, id, revision, state, updated_at)
+    SELECT tenant, kind, id, new_rev, state, updated_at FROM ok WHERE exp_rev = 0
+    ORDER BY tenant, kind, id
+    ON CONFLICT (tenant, kind, id) DO NOTHING
+    RETURNING tenant, kind, id
+),
+upd AS (
+    UPDATE snapshots s SET revision = ok.new_rev, state = ok.state, updated_at = ok.updated_at
+    FROM ok
+    WHERE ok.exp_rev > 0 AND s.tenant = ok.tenant AND s.kind = ok.kind AND s.id = ok.id AND s.revision = ok.exp_rev
+    RETURNING s.tenant, s.kind, s.id
+),
+won AS (
+    SELECT ok.* FROM ok
+    JOIN (SELECT * FROM ins UNION ALL SELECT * FROM upd) w
+      ON w.tenant = ok.tenant AND w.kind = ok.kind AND w.id = ok.id
+),
+idem AS (
+    INSERT INTO idempotency (tenant, key, kind, id, command, request_hash, revision, response, created_at)
+    SELECT i_tenant, i_key, kind, id, i_command, i_hash, i_rev, i_response, i_created
+    FROM won WHERE i_key IS NOT NULL
+    ORDER BY i_tenant, i_key
+    ON CONFLICT (tenant, key) DO NOTHING
+    RETURNING tenant, key
+),
+ev AS (
+    INSERT INTO outbox (event_id, topic, tenant, aggregate_kind, aggregate_id, revision, type, version,
+                        occurred_at, producer, correlation_id, causation_id, payload)
+    SELECT e.event_id, e.topic, e.tenant, e.aggregate_kind, e.aggregate_id, e.revision, e.type, e.version,
+           e.occurred_at, e.producer, e.correlation_id, e.causation_id, e.payload
+    FROM unnest($16::int4[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::int8[],
+                $23::text[], $24::int4[], $25::timestamptz[], $26::text[], $27::text[], $28::text[], $29::bytea[])
+         WITH ORDINALITY
+         AS e(ord, event_id, topic, tenant, aggregate_kind, aggregate_id, revision, type, version,
+              occurred_at, producer, correlation_id, causation_id, payload, n)
+    JOIN won ON won.ord = e.ord
+    ORDER BY e.n
+    RETURNING seq
+),
+au AS (
+    INSERT INTO audit (tenant, kind, id, revision, actor, action, reason, correlation_id, at, detail)
+    SELECT won.tenant, won.kind, won.id, a.revision, a.actor, a.action, a.reason, a.correlation_id, a.at, a.detail
+    FROM unnest($30::int4[], $31::int8[], $32::text[], $33::text[], $34::text[], $35::text[],
+                $36::timestamptz[], $37::bytea[])
+         WITH ORDINALITY
+         AS a(ord, revision, actor, action, reason, correlation_id, at, detail, n)
+    JOIN won ON won.ord = a.ord
+    ORDER BY a.n
+    RETURNING seq
+)
+SELECT c.ord,
+       CASE
+           WHEN ok.ord IS NULL THEN 2
+           WHEN won.ord IS NULL THEN 1
+           WHEN won.i_key IS NOT NULL
+                AND NOT EXISTS (SELECT 1 FROM idem WHERE idem.tenant = won.i_tenant AND idem.key = won.i_key)
+               THEN CASE WHEN truth_abort('idempotency key ' || won.i_key || ' recorded concurrently') THEN 2 ELSE 2 END
+           ELSE 0
+       END
+FROM c
+LEFT JOIN ok ON ok.ord = c.ord
+LEFT JOIN won ON won.ord = c.ord`
+
+// Commit implements truth.Store: the whole batch is one pipelined round trip
+// in one implicit transaction. Commits are applied in batch order and each
+// sees the earlier successful commits of the batch (a commit that repeats an
+// aggregate or an idempotency key of an earlier one goes into a later
+// statement of the same transaction). The idempotency key is checked before
+// the revision. Deadlocks, serialisation failures and a lost idempotency race
+// roll the batch back; it is then retried up to Config.CommitAttempts times.
+func (s *Store) Commit(ctx context.Context, batch []truth.Commit) ([]error, error) {
+	results := make([]error, len(batch))
+	var valid []int
+	for i := range batch {
+		if err := validate(&batch[i]); err != nil {
+			results[i] = err
+			continue
+		}
+		valid = append(valid, i)
+	}
+	if len(valid) == 0 {
+		return results, nil
+	}
+	rounds := planRounds(batch, valid)
+	var err error
+	for attempt := 1; ; attempt++ {
+		var status map[int]int32
+		status, err = s.commitOnce(ctx, batch, rounds)
+		if err == nil {
+			for _, i := range valid {
+				results[i] = statusError(status[i], &batch[i])
+			}
+			return results, nil
+		}
+		if !retryable(err) || attempt >= s.cfg.CommitAttempts || ctx.Err() != nil {
+			break
+		}
+		s.log.Debug("truth commit retried", "attempt", attempt, "error", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(attempt) * time.Millisecond):
+		}
+	}
+	return nil, fmt.Errorf("postgres: commit batch of %d: %w", len(batch), err)
+}
+
+func statusError(st int32, c *truth.Commit) error {
+	k := c.Snapshot.Key
+	switch st {
+	case 0:
+		return nil
+	case 1:
+		return fmt.Errorf("%w: %s/%s/%s is not at revision %d", truth.ErrRevisionConflict, k.Tenant, k.Kind, k.ID, c.ExpectedRevision)
+	default:
+		return fmt.Errorf("%w: tenant %s key %q", truth.ErrIdempotencyConflict, c.Idempotency.Tenant, c.Idempotency.Key)
+	}
+}
+
+// planRounds splits the valid commits into rounds so that no round holds one
+// aggregate or one idempotency key twice; a commit goes to the round after
+// the last one that holds its aggregate or its key, keeping batch order.
+func planRounds(batch []truth.Commit, valid []int) [][]int {
+	lastAgg := map[truth.Key]int{}
+	lastIdem := map[[2]string]int{}
+	var rounds [][]int
+	for _, i := range valid {
+		c := &batch[i]
+		r := 0
+		if p, ok := lastAgg[c.Snapshot.Key]; ok {
+			r = p + 1
+		}
+		var ik [2]string
+		if c.Idempotency != nil {
+			ik = [2]string{c.Idempotency.Tenant, c.Idempotency.Key}
+			if p, ok := lastIdem[ik]; ok && p+1 > r {
+				r = p + 1
+			}
+			lastIdem[ik] = r
+		}
+		lastAgg[c.Snapshot.Key] = r
+		for len(rounds) <= r {
+			rounds = append(rounds, nil)
+		}
+		rounds[r] = append(rounds[r], i)
+	}
+	return rounds
+}
+
+func (s *Store) commitOnce(ctx context.Context, batch []truth.Commit, rounds [][]int) (map[int]int32, error) {
+	b := &pgx.Batch{}
+	// Lock every existing row the batch touches, in key order.
+	keys := map[truth.Key]bool{}
+	for _, round := range rounds {
+		for _, i := range round {
+			keys[batch[i].Snapshot.Key] = true
+		}
+	}
+	sorted := make([]truth.Key, 0, len(keys))
+	for k := range keys {
+		sorted = append(sorted, k)
+	}
+	sort.Slice(sorted, func(i, j int) bool {
+		a, b := sorted[i], sorted[j]
+		if a.Tenant != b.Tenant {
+			return a.Tenant < b.Tenant
+		}
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		return a.ID < b.ID
+	})
+	var lt, lk, li []string
+	for _, k := range sorted {
+		lt, lk, li = append(lt, k.Tenant), append(lk, k.Kind), append(li, k.ID)
+	}
+	b.Queue(lockSQL, lt, lk, li)
+	for _, round := range rounds {
+		b.Queue(commitSQL, roundArgs(batch, round)...)
+	}
+
+	br := s.pool.SendBatch(ctx, b)
+	status := make(map[int]int32, len(batch))
+	err := func() error {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		for range rounds {
+			rows, err := br.Query()
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var ord, st int32
+				if err := rows.Scan(&ord, &st); err != nil {
+					rows.Close()
+					return err
+				}
+				status[int(ord)] = st
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}()
+	// Close reads the final Sync: only then is the implicit transaction
+	// committed, or its error known.
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return status, nil
+}
+
+// retryable reports errors after which the server rolled the batch back and
+// a retry may succeed.
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code {
+	case "40P01", // deadlock_detected
+		"40001", // serialization_failure
+		"GL001": // truth_abort: idempotency race
+		return true
+	}
+	return false
+}
+
+func orEmpty(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+func roundArgs(batch []truth.Commit, round []int) []any {
+	n := len(round)
+	var (
+		ord                                      = make([]int32, 0, n)
+		tenant, kind, id                         = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+		expRev, newRev, iRev                     = make([]int64, 0, n), make([]int64, 0, n), make([]int64, 0, n)
+		state, iHash, iResp                      = make([][]byte, 0, n), make([][]byte, 0, n), make([][]byte, 0, n)
+		updated, iCreated                        = make([]time.Time, 0, n), make([]time.Time, 0, n)
+		iTenant, iCommand                        = make([]string, 0, n), make([]string, 0, n)
+		iKey                                     = make([]*string, 0, n)
+		eOrd, eVersion                           []int32
+		eID, eTopic, eTenant, eKind, eAgg, eType []string
+		eProducer, eCorr, eCause                 []string
+		eRev                                     []int64
+		eAt                                      []time.Time
+		ePayload                                 [][]byte
+		aOrd                                     []int32
+		aRev                                     []int64
+		aActor, aAction, aReason, aCorr          []string
+		aAt                                      []time.Time
+		aDetail                                  [][]byte
+	)
+	for _, i := range round {
+		c := &batch[i]
+		k := c.Snapshot.Key
+		ord = append(ord, int32(i))
+		tenant, kind, id = append(tenant, k.Tenant), append(kind, k.Kind), append(id, k.ID)
+		expRev, newRev = append(expRev, c.ExpectedRevision), append(newRev, c.Snapshot.Revision)
+		state, updated = append(state, orEmpty(c.Snapshot.State)), append(updated, c.Snapshot.UpdatedAt)
+		if r := c.Idempotency; r != nil {
+			key := r.Key
+			iTenant, iKey, iCommand = append(iTenant, r.Tenant), append(iKey, &key), append(iCommand, r.Command)
+			iHash, iRev, iResp = append(iHash, orEmpty(r.RequestHash)), append(iRev, r.Revision), append(iResp, orEmpty(r.Response))
+			iCreated = append(iCreated, r.CreatedAt)
+		} else {
+			iTenant, iKey, iCommand = append(iTenant, ""), append(iKey, nil), append(iCommand, "")
+			iHash, iRev, iResp = append(iHash, []byte{}), append(iRev, 0), append(iResp, []byte{})
+			iCreated = append(iCreated, time.Time{})
+		}
+		for j := range c.Events {
+			e := &c.Events[j]
+			eOrd, eID, eTopic, eTenant = append(eOrd, int32(i)), append(eID, e.EventID), append(eTopic, e.Topic), append(eTenant, e.Tenant)
+			eKind, eAgg, eRev, eType = append(eKind, e.AggregateKind), append(eAgg, e.AggregateID), append(eRev, e.Revision), append(eType, e.Type)
+			eVersion, eAt, eProducer = append(eVersion, int32(e.Version)), append(eAt, e.OccurredAt), append(eProducer, e.Producer)
+			eCorr, eCause, ePayload = append(eCorr, e.CorrelationID), append(eCause, e.CausationID), append(ePayload, orEmpty(e.Payload))
+		}
+		for j := range c.Audit {
+			a := &c.Audit[j]
+			aOrd, aRev, aActor, aAction = append(aOrd, int32(i)), append(aRev, a.Revision), append(aActor, a.Actor), append(aAction, a.Action)
+			aReason, aCorr, aAt, aDetail = append(aReason, a.Reason), append(aCorr, a.CorrelationID), append(aAt, a.At), append(aDetail, a.Detail)
+		}
+	}
+	return []any{
+		ord, tenant, kind, id, expRev, newRev, state, updated,
+		iTenant, iKey, iCommand, iHash, iRev, iResp, iCreated,
+		eOrd, eID, eTopic, eTenant, eKind, eAgg, eRev, eType, eVersion, eAt, eProducer, eCorr, eCause, ePayload,
+		aOrd, aRev, aActor, aAction, aReason, aCorr, aAt, aDetail,
+	}
+}

@@ -1,0 +1,201 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/grainline/grainline/connectors/truth"
+	"github.com/grainline/grainline/connectors/truth/postgres"
+	"github.com/grainline/grainline/connectors/truth/truthtest"
+	"github.com/grainline/grainline/internal/testenv"
+	"github.com/grainline/grainline/migrations"
+)
+
+func migrate(t testing.TB, dsn string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := migrations.Up(ctx, pool); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+}
+
+func open(t testing.TB, dsn string) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(context.Background(), postgres.Config{DSN: dsn}, nil)
+	if err != nil {
+		t.Fatalf("open postgres store: %v", err)
+	}
+	return s
+}
+
+var harness = truthtest.Harness{
+	NewLocation: func(t testing.TB) string {
+		dsn := testenv.PostgresDB(t)
+		migrate(t, dsn)
+		return dsn
+	},
+	Open: func(t testing.TB, dsn string) truth.Store { return open(t, dsn) },
+}
+
+func TestConformance(t *testing.T) { truthtest.Run(t, harness) }
+
+func TestCrash(t *testing.T) { truthtest.Crash(t, harness, "TestCrashChild") }
+
+func TestCrashChild(t *testing.T) { truthtest.CrashChild(t, harness) }
+
+func TestCheckSchema(t *testing.T) {
+	ctx := context.Background()
+	dsn := testenv.PostgresDB(t)
+	s := open(t, dsn)
+	defer s.Close()
+	err := s.CheckSchema(ctx)
+	if !errors.Is(err, postgres.ErrSchemaBehind) || !strings.Contains(err.Error(), "[1]") {
+		t.Fatalf("empty database: CheckSchema = %v, want ErrSchemaBehind naming version 1", err)
+	}
+	// The store never migrates by itself: still behind.
+	if err := s.CheckSchema(ctx); !errors.Is(err, postgres.ErrSchemaBehind) {
+		t.Fatalf("second CheckSchema = %v", err)
+	}
+	if _, err := migrations.Up(ctx, s.Pool()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckSchema(ctx); err != nil {
+		t.Fatalf("migrated database: CheckSchema = %v", err)
+	}
+}
+
+func TestRelayLock(t *testing.T) {
+	ctx := context.Background()
+	dsn := harness.NewLocation(t)
+	a, b := open(t, dsn), open(t, dsn)
+	defer a.Close()
+	defer b.Close()
+
+	release, ok, err := a.TryRelayLock(ctx)
+	if err != nil || !ok {
+		t.Fatalf("first relay: ok=%v err=%v", ok, err)
+	}
+	if _, ok, err := b.TryRelayLock(ctx); err != nil || ok {
+		t.Fatalf("second relay got the lock while the first holds it: ok=%v err=%v", ok, err)
+	}
+	release()
+	release() // harmless
+	// The lock is free once the first session is gone; poll, since the
+	// server ends the session asynchronously.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rel, ok, err := b.TryRelayLock(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			rel()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("lock not free after release")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Concurrent relays race for the lock: exactly one wins each round.
+func TestRelayLockRace(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, harness.NewLocation(t))
+	defer s.Close()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var releases []func()
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rel, ok, err := s.TryRelayLock(ctx)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if ok {
+				mu.Lock()
+				releases = append(releases, rel)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(releases) != 1 {
+		t.Fatalf("%d relays hold the lock, want 1", len(releases))
+	}
+	releases[0]()
+}
+
+func TestPruneOutbox(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, harness.NewLocation(t))
+	defer s.Close()
+	k := truth.Key{Tenant: "acme", Kind: "quote", ID: "q1"}
+	if res, err := s.Commit(ctx, []truth.Commit{truthtest.NewCommit(k, 0, "")}); err != nil || res[0] != nil {
+		t.Fatal(res, err)
+	}
+	recs, err := s.PendingOutbox(ctx, 10)
+	if err != nil || len(recs) != 2 {
+		t.Fatal(recs, err)
+	}
+	if err := s.AckOutbox(ctx, []int64{recs[0].Seq}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.PruneOutbox(ctx, time.Now().Add(time.Hour)); err != nil || n != 1 {
+		t.Fatalf("pruned %d, %v; want 1 (only the published record)", n, err)
+	}
+	if left, _ := s.PendingOutbox(ctx, 10); len(left) != 1 || left[0].Seq != recs[1].Seq {
+		t.Fatalf("pending after prune: %+v", left)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, cfg := range []postgres.Config{
+		{},
+		{DSN: "postgres://x", MaxConns: -1},
+		{DSN: "postgres://x", MinConns: 20},
+		{DSN: "postgres://x", CommitAttempts: -1},
+	} {
+		if _, err := postgres.Open(context.Background(), cfg, nil); err == nil {
+			t.Errorf("Open(%+v) succeeded", cfg)
+		}
+	}
+}
+
+// A database that cannot be reached is a batch error, not per-commit results.
+func TestCommitOnClosedPool(t *testing.T) {
+	s := open(t, harness.NewLocation(t))
+	s.Close()
+	k := truth.Key{Tenant: "acme", Kind: "quote", ID: "q1"}
+	res, err := s.Commit(context.Background(), []truth.Commit{truthtest.NewCommit(k, 0, "")})
+	if err == nil || res != nil {
+		t.Fatalf("Commit on a closed pool = %v, %v; want a batch error", res, err)
+	}
+}
+
+func BenchmarkCommitBatch(b *testing.B) {
+	for _, size := range []int{1, 64} {
+		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
+			s := harness.Open(b, harness.NewLocation(b))
+			defer s.Close()
+			truthtest.BenchCommit(b, s, size)
+		})
+	}
+}
