@@ -31,6 +31,7 @@ func Run(t *testing.T, h Harness) {
 		{"IdempotencyConflict", testIdempotencyConflict},
 		{"OutboxOrderAndAck", testOutbox},
 		{"ConcurrentCommits", testConcurrent},
+		{"ConcurrentSameIdempotencyKey", testConcurrentIdempotency},
 		{"Reopen", testReopen},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })
@@ -492,5 +493,72 @@ func testReopen(t *testing.T, h Harness) {
 	last := pending(t, s)
 	if got := last[len(last)-1]; got.Seq <= before[len(before)-1].Seq || got.Event.Revision != 3 {
 		t.Fatalf("seq after reopen %d (rev %d), want above %d", got.Seq, got.Event.Revision, before[len(before)-1].Seq)
+	}
+}
+
+// testConcurrentIdempotency races many commits to different aggregates under
+// one idempotency key: exactly one lands, the others fail with
+// ErrIdempotencyConflict and leave nothing behind.
+func testConcurrentIdempotency(t *testing.T, h Harness) {
+	s, _ := open(t, h)
+	const racers = 12
+	for round := range 5 {
+		key := fmt.Sprintf("race-%d", round)
+		var wg sync.WaitGroup
+		res := make([]error, racers)
+		start := make(chan struct{})
+		for i := range racers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				// Pad the batch so the racer also has work that must survive.
+				r, err := s.Commit(context.Background(), []truth.Commit{
+					NewCommit(quote(fmt.Sprintf("r%d-%d", round, i)), 0, key),
+					NewCommit(quote(fmt.Sprintf("pad%d-%d", round, i)), 0, ""),
+				})
+				if err != nil {
+					res[i] = fmt.Errorf("batch error: %w", err)
+					return
+				}
+				if r[1] != nil {
+					res[i] = fmt.Errorf("padding commit failed: %w", r[1])
+					return
+				}
+				res[i] = r[0]
+			}()
+		}
+		close(start)
+		wg.Wait()
+		winner := -1
+		for i, err := range res {
+			switch {
+			case err == nil && winner >= 0:
+				t.Fatalf("round %d: racers %d and %d both recorded %s", round, winner, i, key)
+			case err == nil:
+				winner = i
+			case !errors.Is(err, truth.ErrIdempotencyConflict):
+				t.Fatalf("round %d racer %d: %v", round, i, err)
+			}
+		}
+		if winner < 0 {
+			t.Fatalf("round %d: nobody recorded %s", round, key)
+		}
+		rec, err := s.Idempotency(context.Background(), "acme", key)
+		if err != nil || rec.Aggregate != quote(fmt.Sprintf("r%d-%d", round, winner)) {
+			t.Fatalf("round %d: record %+v, %v; want racer %d", round, rec, err, winner)
+		}
+		recs := pending(t, s)
+		for i := range racers {
+			k := quote(fmt.Sprintf("r%d-%d", round, i))
+			if i == winner {
+				wantSnapshot(t, s, k, 1)
+				wantOutboxConsistent(t, recs, k, 1)
+				continue
+			}
+			wantMissing(t, s, k)
+			wantOutboxConsistent(t, recs, k, 0)
+			wantSnapshot(t, s, quote(fmt.Sprintf("pad%d-%d", round, i)), 1)
+		}
 	}
 }
