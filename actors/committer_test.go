@@ -206,11 +206,17 @@ func TestCommitterDrainsQueuedCommitsOnStop(t *testing.T) {
 
 	var wg sync.WaitGroup
 	results := make([]error, 10)
-	for i := range results {
-		wg.Add(1)
-		go func() { defer wg.Done(); results[i] = c.Commit(context.Background(), commitFor("x")) }()
+	commit := func(i int) {
+		defer wg.Done()
+		results[i] = c.Commit(context.Background(), commitFor("x"))
 	}
-	<-w.started
+	wg.Add(1)
+	go commit(0)
+	<-w.started // the first write is in flight
+	for i := 1; i < len(results); i++ {
+		wg.Add(1)
+		go commit(i)
+	}
 	waitFor(t, "queued commits", func() bool { return len(c.queue) == 9 })
 	cancel()
 	go func() {
