@@ -87,8 +87,9 @@ type RelayStats struct {
 
 // Relay publishes committed outbox records to Kafka, at least once and in
 // Seq order per aggregate: a record is acked only after Kafka acknowledged
-// it (acks=all), and a failed batch is retried whole, so consumers dedupe by
-// event_id.
+// it (acks=all); a failed send is retried (the failed wave again, see Waves),
+// so an event may be published twice and consumers dedupe by event_id. The
+// first publication of an aggregate's events is always in Seq order.
 type Relay struct {
 	cfg      RelayConfig
 	out      Outbox
@@ -178,13 +179,17 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 	failures := 0
 	var pending []truth.OutboxRecord // read but not yet acked
-	var published bool               // pending was published, only the ack is missing
+	var waves [][]*sarama.ProducerMessage
+	sent := 0 // waves of pending Kafka acknowledged
 	for {
 		if ctx.Err() != nil {
 			return nil
 		}
 		if pending == nil {
 			recs, err := r.out.PendingOutbox(ctx, r.cfg.Batch)
+			if err == nil && len(recs) > 0 {
+				waves, err = Waves(recs)
+			}
 			if err != nil {
 				failures++
 				r.fail(ctx, "read outbox", err, failures)
@@ -195,15 +200,19 @@ func (r *Relay) Run(ctx context.Context) error {
 				r.idle(ctx)
 				continue
 			}
-			pending, published = recs, false
+			pending, sent = recs, 0
 		}
-		if !published {
-			if err := r.publish(pending); err != nil {
-				failures++
-				r.fail(ctx, "publish", err, failures)
-				continue
+		var sendErr error
+		for sent < len(waves) {
+			if sendErr = r.send(waves[sent]); sendErr != nil {
+				break
 			}
-			published = true
+			sent++
+		}
+		if sendErr != nil {
+			failures++
+			r.fail(ctx, "publish", sendErr, failures)
+			continue
 		}
 		seqs := make([]int64, len(pending))
 		for i, rec := range pending {
@@ -218,7 +227,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		r.batches.Add(1)
 		failures = 0
 		full := len(pending) == r.cfg.Batch
-		pending = nil
+		pending, waves = nil, nil
 		if !full {
 			r.idle(ctx)
 		}
@@ -250,24 +259,44 @@ func (r *Relay) lead(ctx context.Context) (func(), error) {
 	}
 }
 
-// publish sends one batch, in Seq order, in one SendMessages call.
-func (r *Relay) publish(recs []truth.OutboxRecord) error {
-	msgs := make([]*sarama.ProducerMessage, len(recs))
-	for i, rec := range recs {
+// Waves splits a batch (in Seq order) into the messages of successive
+// SendMessages calls: wave i holds the i-th event of every aggregate in the
+// batch, in Seq order. The relay sends wave i+1 only after Kafka acknowledged
+// all of wave i. One call per batch would be faster, but when a call fails
+// sarama may have given up on an aggregate's earlier event while still
+// delivering its later one (their retry counts differ), and the retry of the
+// batch would then first publish the events out of order. Usually a batch
+// holds one or two events per aggregate, so it takes one or two calls.
+func Waves(recs []truth.OutboxRecord) ([][]*sarama.ProducerMessage, error) {
+	rank := make(map[truth.Key]int, len(recs))
+	var waves [][]*sarama.ProducerMessage
+	for _, rec := range recs {
 		m, err := Message(rec.Event)
 		if err != nil {
-			return fmt.Errorf("outbox seq %d: %w", rec.Seq, err)
+			return nil, fmt.Errorf("outbox seq %d: %w", rec.Seq, err)
 		}
-		msgs[i] = m
-	}
-	if err := r.producer.SendMessages(msgs); err != nil {
-		var perrs sarama.ProducerErrors
-		if errors.As(err, &perrs) && len(perrs) > 0 {
-			return fmt.Errorf("kafka: %d of %d messages failed, first on %s: %w", len(perrs), len(msgs), perrs[0].Msg.Topic, perrs[0].Err)
+		k := truth.Key{Tenant: rec.Event.Tenant, Kind: rec.Event.AggregateKind, ID: rec.Event.AggregateID}
+		i := rank[k]
+		rank[k] = i + 1
+		if i == len(waves) {
+			waves = append(waves, nil)
 		}
-		return fmt.Errorf("kafka: send batch: %w", err)
+		waves[i] = append(waves[i], m)
 	}
-	return nil
+	return waves, nil
+}
+
+// send publishes one wave in one SendMessages call.
+func (r *Relay) send(msgs []*sarama.ProducerMessage) error {
+	err := r.producer.SendMessages(msgs)
+	if err == nil {
+		return nil
+	}
+	var perrs sarama.ProducerErrors
+	if errors.As(err, &perrs) && len(perrs) > 0 {
+		return fmt.Errorf("kafka: %d of %d messages failed, first on %s: %w", len(perrs), len(msgs), perrs[0].Msg.Topic, perrs[0].Err)
+	}
+	return fmt.Errorf("kafka: send batch: %w", err)
 }
 
 // Message builds the Kafka message of one outbox event: topic Event.Topic,

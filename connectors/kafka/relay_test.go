@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/grainline/grainline/connectors/kafka"
+	"github.com/grainline/grainline/connectors/truth"
 )
 
 // runRelay starts r.Run and returns a stop function that cancels it and
@@ -198,8 +200,8 @@ func TestRelayRetriesAckWithoutRepublishing(t *testing.T) {
 		prod.mu.Lock()
 		calls := prod.calls
 		prod.mu.Unlock()
-		if calls != 1 {
-			t.Errorf("%d SendMessages calls, want 1: a failed ack must not republish", calls)
+		if calls != 3 { // three waves: each aggregate has three events
+			t.Errorf("%d SendMessages calls, want 3: a failed ack must not republish", calls)
 		}
 		if st := r.Stats(); st.Failures != 2 || st.Published != uint64(total) {
 			t.Errorf("stats %+v", st)
@@ -334,5 +336,46 @@ func TestRelayConfigValidate(t *testing.T) {
 	}
 	if _, err := kafka.NewRelay(kafka.RelayConfig{}, nil, &stubProducer{}, nil); !errors.Is(err, kafka.ErrConfig) {
 		t.Errorf("nil outbox accepted: %v", err)
+	}
+}
+
+func TestWavesKeepEachAggregatesEventsInSeparateCalls(t *testing.T) {
+	out := newMemOutbox()
+	out.add(event("cpq.quote.events.v1", "acme", "q-1", 1, 0))
+	out.add(event("cpq.quote.events.v1", "acme", "q-1", 1, 1))
+	out.add(event("cpq.quote.events.v1", "acme", "q-2", 1, 0))
+	out.add(event("cpq.quote.events.v1", "other", "q-1", 1, 0)) // another tenant's q-1
+	out.add(event("cpq.quote.events.v1", "acme", "q-1", 2, 0))
+	recs, _ := out.PendingOutbox(context.Background(), 10)
+	waves, err := kafka.Waves(recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := func(w []*sarama.ProducerMessage) (s []string) {
+		for _, m := range w {
+			for _, h := range m.Headers {
+				if string(h.Key) == kafka.HeaderEventID {
+					s = append(s, string(h.Value))
+				}
+			}
+		}
+		return s
+	}
+	want := [][]string{
+		{"acme/quote/q-1/1/0", "acme/quote/q-2/1/0", "other/quote/q-1/1/0"},
+		{"acme/quote/q-1/1/1"},
+		{"acme/quote/q-1/2/0"},
+	}
+	if len(waves) != len(want) {
+		t.Fatalf("%d waves, want %d", len(waves), len(want))
+	}
+	for i := range want {
+		if got := ids(waves[i]); !slices.Equal(got, want[i]) {
+			t.Errorf("wave %d = %v, want %v", i, got, want[i])
+		}
+	}
+	bad := event("", "acme", "q-1", 1, 0)
+	if _, err := kafka.Waves([]truth.OutboxRecord{{Seq: 1, Event: bad}}); err == nil {
+		t.Errorf("event without topic accepted")
 	}
 }
