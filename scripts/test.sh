@@ -45,7 +45,7 @@ echo "test: go vet ${packages[*]}" >&2
 vet=0
 go vet "${packages[@]}" || vet=$?
 
-echo "test: go test -race -count=1 -timeout 20m ${flags[*]} ${packages[*]}" >&2
+echo "test: go test -race -count=1 -timeout 20m ${flags[*]:+${flags[*]} }${packages[*]}" >&2
 rc=0
 go test -race -count=1 -timeout 20m "${flags[@]}" "${packages[@]}" || rc=$?
 
