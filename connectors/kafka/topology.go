@@ -39,6 +39,38 @@ type Topology struct {
 	Groups []Group `yaml:"groups"`
 	// OwnedPrefixes overrides DefaultOwnedPrefixes (tests use their own).
 	OwnedPrefixes []string `yaml:"owned_prefixes,omitempty"`
+
+	prefix string // set by WithPrefix; stripped before checking names
+}
+
+// WithPrefix returns a copy of t with prefix prepended to every topic, group,
+// table and consumer name, for several deployments (or tests) sharing one
+// Kafka. Its owned prefix is prefix alone, so Diff ignores everybody else's
+// topics; names are validated as if the prefix were not there.
+func (t Topology) WithPrefix(prefix string) Topology {
+	pre := func(names []string) []string {
+		out := make([]string, len(names))
+		for i, n := range names {
+			out[i] = prefix + n
+		}
+		return out
+	}
+	c := Topology{OwnedPrefixes: []string{prefix}, prefix: t.prefix + prefix}
+	for _, tp := range t.Topics {
+		tp.Name = prefix + tp.Name
+		tp.Consumers = pre(tp.Consumers)
+		c.Topics = append(c.Topics, tp)
+	}
+	for _, g := range t.Groups {
+		g.Name = prefix + g.Name
+		g.Inputs = pre(g.Inputs)
+		g.Outputs = pre(g.Outputs)
+		if g.Table != "" {
+			g.Table = prefix + g.Table
+		}
+		c.Groups = append(c.Groups, g)
+	}
+	return c
 }
 
 // Topic is one topic: its owner, key, size and retention.
@@ -131,7 +163,8 @@ func (t Topology) Validate() error {
 			bad("topic %s declared twice", tp.Name)
 		}
 		topics[tp.Name] = tp
-		if _, isTable := tables[tp.Name]; !isTable && !topicName.MatchString(tp.Name) && !platformTopicName.MatchString(tp.Name) {
+		bare := strings.TrimPrefix(tp.Name, t.prefix)
+		if _, isTable := tables[tp.Name]; !isTable && !topicName.MatchString(bare) && !platformTopicName.MatchString(bare) {
 			bad("topic %q does not follow <domain>.<aggregate>.<kind>.v<N>", tp.Name)
 		}
 		if tp.Owner == "" || tp.Key == "" {

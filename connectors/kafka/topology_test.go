@@ -200,3 +200,41 @@ func TestTopologyApplyAndDiff(t *testing.T) {
 		t.Logf("drift reported: %q", got)
 	})
 }
+
+func TestTopologyWithPrefix(t *testing.T) {
+	base, err := kafka.Load(grainline.TopologyYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := base.WithPrefix("it-" + testenv.RandomSuffix() + "-")
+	if err := top.Validate(); err != nil {
+		t.Fatalf("prefixed topology.yaml: %v", err)
+	}
+	pre := top.OwnedPrefixes[0]
+	for i, tp := range top.Topics {
+		if tp.Name != pre+base.Topics[i].Name {
+			t.Errorf("topic %s not prefixed", tp.Name)
+		}
+	}
+	for _, g := range top.Groups {
+		if g.Table != "" && g.Table != g.Name+kafka.TableSuffix {
+			t.Errorf("group %s: table %s is not goka's name", g.Name, g.Table)
+		}
+	}
+	if base.Topics[0].Name != "cpq.quote.events.v1" || base.Groups[0].Inputs[0] != "cpq.quote.events.v1" {
+		t.Errorf("WithPrefix changed the original: %+v", base.Groups[0])
+	}
+	bad := top
+	bad.Topics = slices.Clone(top.Topics)
+	bad.Topics[0].Name = pre + "quotes"
+	if err := bad.Validate(); !errors.Is(err, kafka.ErrTopology) {
+		t.Errorf("bad name under a prefix accepted: %v", err)
+	}
+
+	e := startEmbedded(t, kafka.EmbeddedConfig{})
+	applyTopology(t, e.Brokers(), top)
+	drifts, err := kafka.Diff(context.Background(), newAdmin(t, e.Brokers()), top)
+	if err != nil || len(drifts) != 0 {
+		t.Fatalf("prefixed topology after apply: %v, %v", drifts, err)
+	}
+}
