@@ -7,9 +7,9 @@ package platform
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"crypto/ed25519"
 	"log/slog"
 	"net"
 	"net/http"
@@ -140,7 +140,9 @@ type Platform struct {
 	orders  *orderstatus.Reader
 }
 
-type signingKey struct{ mint func(auth.Claims, time.Duration) (string, error) }
+type signingKey struct {
+	mint func(auth.Claims, time.Duration) (string, error)
+}
 
 // Start brings a platform up. On error everything already started is
 // stopped again.
