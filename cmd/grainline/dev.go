@@ -21,6 +21,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	natsURL := fs.String("nats-url", envOr("GRAINLINE_NATS_URL", ""), "connect to this NATS server instead of starting one (env GRAINLINE_NATS_URL)")
 	maxBatch := fs.Int("max-batch", 512, "largest group-commit batch; 1 commits every command alone")
 	workerLatency := fs.Duration("worker-latency", 200*time.Millisecond, "latency of the simulated fulfillment system")
+	// Not for operators: tests that share one Kafka between runs namespace
+	// every topic and consumer group with it (platform.Config.TopicPrefix).
+	topicPrefix := fs.String("topic-prefix", "", "for tests: namespace for topics and consumer groups on a shared Kafka (lower case, ending in \"-\")")
 	logLevel := fs.String("log-level", envOr("GRAINLINE_LOG_LEVEL", "info"), "debug, info, warn or error (env GRAINLINE_LOG_LEVEL)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -40,6 +43,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		MaxBatch:      *maxBatch,
 		WorkerLatency: *workerLatency,
 		Log:           log,
+		TopicPrefix:   *topicPrefix,
 	}
 	if *brokers != "" {
 		cfg.KafkaBrokers = strings.Split(*brokers, ",")
