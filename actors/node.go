@@ -15,6 +15,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/asynkron/protoactor-go/cluster"
+	"github.com/asynkron/protoactor-go/cluster/clusterproviders/automanaged"
 	"github.com/asynkron/protoactor-go/cluster/clusterproviders/test"
 	"github.com/asynkron/protoactor-go/cluster/identitylookup/disthash"
 	"github.com/asynkron/protoactor-go/remote"
@@ -116,14 +117,21 @@ func LocalMembership() cluster.ClusterProvider { return NewMembership().Provider
 // Node is one cluster member hosting grains. It implements call.Sender and
 // call.Reader.
 type Node struct {
-	cfg       Config
-	log       *slog.Logger
-	system    *actor.ActorSystem
-	cluster   *cluster.Cluster
+	caller
 	committer *Committer
 
 	stopCommitter context.CancelFunc
 	committerDone chan error
+
+}
+
+// caller sends grain calls into the cluster: the part a Node and a Client
+// share.
+type caller struct {
+	cfg     Config
+	log     *slog.Logger
+	system  *actor.ActorSystem
+	cluster *cluster.Cluster
 
 	mu       sync.RWMutex
 	closing  bool
@@ -133,6 +141,8 @@ type Node struct {
 var (
 	_ call.Sender = (*Node)(nil)
 	_ call.Reader = (*Node)(nil)
+	_ call.Sender = (*Client)(nil)
+	_ call.Reader = (*Client)(nil)
 )
 
 // StartNode starts a cluster member hosting deps.Kinds and its committer.
@@ -174,8 +184,8 @@ func StartNode(cfg Config, deps Deps) (n *Node, err error) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	n = &Node{
-		cfg: cfg, log: deps.Log, system: system, cluster: c, committer: committer,
-		stopCommitter: cancel, committerDone: make(chan error, 1),
+		caller:    caller{cfg: cfg, log: deps.Log, system: system, cluster: c},
+		committer: committer, stopCommitter: cancel, committerDone: make(chan error, 1),
 	}
 	go func() { n.committerDone <- committer.Run(ctx) }()
 
@@ -191,8 +201,8 @@ func StartNode(cfg Config, deps Deps) (n *Node, err error) {
 	return n, nil
 }
 
-// Address returns the node's remote address (host:port).
-func (n *Node) Address() string { return n.system.Address() }
+// Address returns the remote address (host:port).
+func (n *caller) Address() string { return n.system.Address() }
 
 // CommitStats returns the committer's batches and durable commits so far.
 func (n *Node) CommitStats() (batches, commits uint64) { return n.committer.Stats() }
@@ -201,7 +211,7 @@ func (n *Node) CommitStats() (batches, commits uint64) { return n.committer.Stat
 func (n *Node) Committer() *Committer { return n.committer }
 
 // Send delivers cmd to its grain and waits for the durable result.
-func (n *Node) Send(ctx context.Context, cmd call.Command) (call.Result, error) {
+func (n *caller) Send(ctx context.Context, cmd call.Command) (call.Result, error) {
 	if cmd.Name == "" {
 		return call.Result{}, grains.Errorf(grains.CodeBadRequest, "command name missing")
 	}
@@ -221,7 +231,7 @@ func (n *Node) Send(ctx context.Context, cmd call.Command) (call.Result, error) 
 }
 
 // Get returns the current state of one grain.
-func (n *Node) Get(ctx context.Context, tenant grains.TenantID, kind grains.Kind, id string) (call.Result, error) {
+func (n *caller) Get(ctx context.Context, tenant grains.TenantID, kind grains.Kind, id string) (call.Result, error) {
 	return n.request(ctx, tenant, kind, id, &wirepb.GrainCommand{
 		Tenant: string(tenant), Kind: string(kind), Id: id, ReadOnly: true,
 	})
@@ -238,7 +248,7 @@ func validKey(tenant grains.TenantID, id string) bool {
 // delivered (no owner known yet, or the activation was gone); a call that
 // timed out may have been applied, so it is reported as unavailable and
 // never resent here: callers retry with the same idempotency key.
-func (n *Node) request(ctx context.Context, tenant grains.TenantID, kind grains.Kind, id string, msg *wirepb.GrainCommand) (call.Result, error) {
+func (n *caller) request(ctx context.Context, tenant grains.TenantID, kind grains.Kind, id string, msg *wirepb.GrainCommand) (call.Result, error) {
 	if !validKey(tenant, id) {
 		return call.Result{}, grains.Errorf(grains.CodeNotFound, "%s %q not found", kind, id)
 	}
@@ -298,27 +308,77 @@ func (n *Node) request(ctx context.Context, tenant grains.TenantID, kind grains.
 // (until ctx ends) for calls in flight, then leaves the cluster and drains the
 // committer, so that every accepted command is durable before the grains go.
 func (n *Node) Stop(ctx context.Context) error {
-	n.mu.Lock()
-	if n.closing {
-		n.mu.Unlock()
+	if !n.refuseCalls() {
 		return nil
 	}
-	n.closing = true
-	n.mu.Unlock()
-
-	drained := make(chan struct{})
-	go func() { n.inflight.Wait(); close(drained) }()
-	var err error
-	select {
-	case <-drained:
-	case <-ctx.Done():
-		err = fmt.Errorf("actors: stop: calls still in flight: %w", ctx.Err())
-	}
+	err := n.drain(ctx)
 	n.cluster.Shutdown(true)
 	n.stopCommitter()
 	if cerr := <-n.committerDone; cerr != nil && err == nil {
 		err = cerr
 	}
+	return err
+}
+
+// refuseCalls makes new calls fail with CodeUnavailable; false if it
+// already did.
+func (n *caller) refuseCalls() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closing {
+		return false
+	}
+	n.closing = true
+	return true
+}
+
+// drain waits until ctx ends for the calls in flight.
+func (n *caller) drain(ctx context.Context) error {
+	drained := make(chan struct{})
+	go func() { n.inflight.Wait(); close(drained) }()
+	select {
+	case <-drained:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("actors: stop: calls still in flight: %w", ctx.Err())
+	}
+}
+
+// Client calls grains hosted by the cluster's members without hosting any
+// itself: the gateway and stream processors of a separate process use one.
+type Client struct{ caller }
+
+// StartClient joins the cluster as a client. Config.Committer is unused.
+func StartClient(cfg Config, log *slog.Logger) (cl *Client, err error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+		return log.With("component", "protoactor")
+	}))
+	c := cluster.New(system, cluster.Configure(cfg.ClusterName, cfg.Provider, disthash.New(),
+		remote.Configure(cfg.Host, cfg.Port), cluster.WithRequestTimeout(cfg.RequestTimeout)))
+	defer func() {
+		if r := recover(); r != nil {
+			cl, err = nil, fmt.Errorf("actors: start cluster client: %v", r)
+		}
+	}()
+	c.StartClient()
+	return &Client{caller{cfg: cfg, log: log, system: system, cluster: c}}, nil
+}
+
+// Stop refuses new calls, waits (until ctx ends) for calls in flight and
+// leaves the cluster.
+func (c *Client) Stop(ctx context.Context) error {
+	if !c.refuseCalls() {
+		return nil
+	}
+	err := c.drain(ctx)
+	c.cluster.Shutdown(true)
 	return err
 }
 
@@ -359,4 +419,12 @@ func (a *grainActor) Receive(ctx actor.Context) {
 		// Passivate: the state is durable, the next command reactivates.
 		ctx.Poison(ctx.Self())
 	}
+}
+
+// AutomanagedMembership returns a provider for multi-process clusters
+// without a membership service: every process serves its health on
+// adminPort and polls the peers' ("host:adminPort", every member's,
+// including its own).
+func AutomanagedMembership(adminPort int, peers []string) cluster.ClusterProvider {
+	return automanaged.NewWithConfig(time.Second, adminPort, peers...)
 }

@@ -359,3 +359,44 @@ func TestGrainCallsAcrossMembers(t *testing.T) {
 		}
 	}
 }
+
+// A client hosts no grains but reaches every member's.
+func TestClientCallsGrainsOfMembers(t *testing.T) {
+	store := openStore(t)
+	m := NewMembership()
+	a := startTestNode(t, store, Config{Provider: m.Provider()})
+	b := startTestNode(t, store, Config{Provider: m.Provider()})
+	c, err := StartClient(Config{Provider: m.Provider()}, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := c.Stop(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	waitFor(t, "two members seen by the client", func() bool {
+		return c.cluster.MemberList.Length() == 2
+	})
+	owners := map[string]bool{}
+	for i := 0; i < 20; i++ {
+		id := fmt.Sprintf("k%d", i)
+		mustSend(t, c, "acme", id, "create", 0)
+		r := mustSend(t, c, "acme", id, "add", i)
+		if value(t, r) != i {
+			t.Fatalf("%s: value %d, want %d", id, value(t, r), i)
+		}
+		owners[c.cluster.Get(Identity("acme", id), "counter").Address] = true
+	}
+	if !owners[a.Address()] || !owners[b.Address()] {
+		t.Fatalf("grains landed on %v; want both members %s and %s", owners, a.Address(), b.Address())
+	}
+	if _, n := a.CommitStats(); n == 0 {
+		t.Fatal("member a committed nothing")
+	}
+	if _, n := b.CommitStats(); n == 0 {
+		t.Fatal("member b committed nothing")
+	}
+}

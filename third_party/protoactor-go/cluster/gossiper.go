@@ -103,12 +103,13 @@ func (g *Gossiper) GetState(key string) (map[string]*GossipKeyValue, error) {
 
 // SetState Sends fire and forget message to update member state
 func (g *Gossiper) SetState(gossipStateKey string, value proto.Message) {
-	if g.throttler() == actor.Open {
-		g.cluster.Logger().Info("Gossiper setting state", slog.String("gossipStateKey", gossipStateKey), slog.String("gossipPid", g.pid.String()))
-	}
-
+	// Grainline patch: a cluster client never starts gossip (no pid, no
+	// throttler); check before using either.
 	if g.pid == nil {
 		return
+	}
+	if g.throttler() == actor.Open {
+		g.cluster.Logger().Info("Gossiper setting state", slog.String("gossipStateKey", gossipStateKey), slog.String("gossipPid", g.pid.String()))
 	}
 
 	msg := NewGossipStateKey(gossipStateKey, value)

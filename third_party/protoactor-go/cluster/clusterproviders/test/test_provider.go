@@ -84,6 +84,9 @@ func (t *Provider) StartMember(c *cluster.Cluster) error {
 }
 
 func (t *Provider) StartClient(cluster *cluster.Cluster) error {
+	// Grainline patch: notifyStatuses logs through t.cluster; a client left
+	// it nil and crashed on the first membership change.
+	t.cluster = cluster
 	t.memberList = cluster.MemberList
 	t.id = cluster.ActorSystem.ID
 	t.agent.SubscribeStatusUpdate(t.notifyStatuses)
