@@ -122,7 +122,6 @@ type Node struct {
 
 	stopCommitter context.CancelFunc
 	committerDone chan error
-
 }
 
 // caller sends grain calls into the cluster: the part a Node and a Client
