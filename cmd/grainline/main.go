@@ -1,5 +1,5 @@
 // Command grainline is the one binary of Grainline. Its first argument is
-// the role to run: dev, token, migrate, topology, bench.
+// what to run: dev, serve, token, migrate, topology, bench.
 package main
 
 import (
@@ -22,6 +22,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"dev", "run every role in one process on embedded infrastructure", runDev},
+		{"serve", "run production roles (node, gateway, relay, processors, worker) on real services", runServe},
 		{"token", "print a dev bearer token signed with the data folder's key", runToken},
 		{"migrate", "apply or inspect PostgreSQL schema migrations (up | status)", runMigrate},
 		{"topology", "create (apply) or compare (diff) Kafka topics from topology.yaml", runTopology},

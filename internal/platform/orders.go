@@ -3,7 +3,7 @@ package platform
 import (
 	"context"
 
-	"github.com/grainline/grainline/actors"
+	"github.com/grainline/grainline/actors/call"
 	"github.com/grainline/grainline/grains"
 	"github.com/grainline/grainline/grains/order"
 	"github.com/grainline/grainline/tables/orderstatus"
@@ -14,7 +14,7 @@ import (
 // up, at the order grain whose id the quote id determines.
 type orderIndex struct {
 	reader *orderstatus.Reader // nil without streams
-	node   *actors.Node
+	grains call.Reader
 }
 
 func (o *orderIndex) OrderForQuote(ctx context.Context, tenant grains.TenantID, quoteID string) (string, bool, error) {
@@ -24,7 +24,7 @@ func (o *orderIndex) OrderForQuote(ctx context.Context, tenant grains.TenantID, 
 		}
 	}
 	id := order.IDForQuote(quoteID)
-	if _, err := o.node.Get(ctx, tenant, grains.KindOrder, id); err != nil {
+	if _, err := o.grains.Get(ctx, tenant, grains.KindOrder, id); err != nil {
 		if grains.CodeOf(err) == grains.CodeNotFound {
 			return "", false, nil
 		}

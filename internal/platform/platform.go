@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -25,9 +26,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/grainline/grainline"
 	"github.com/grainline/grainline/actors"
+	"github.com/grainline/grainline/actors/call"
 	"github.com/grainline/grainline/connectors/kafka"
 	"github.com/grainline/grainline/connectors/truth"
 	"github.com/grainline/grainline/connectors/truth/embedded"
@@ -83,17 +86,32 @@ type Config struct {
 	NATSListen string
 	// NATSPrefix is the first token of command subjects. Default "grainline".
 	NATSPrefix string
-	// HTTPListen is the HTTP address. Default "127.0.0.1:8080"; port 0 picks
-	// a free port.
+	// HTTPListen is the HTTP address: the API with the gateway role, else
+	// /livez, /readyz and /metrics. Default "127.0.0.1:8080"; port 0 picks a
+	// free port.
 	HTTPListen string
 	// MaxBatch is the committer's largest batch; 1 is the per-command
 	// baseline. Default 512.
 	MaxBatch int
 	// WorkerLatency is the simulated fulfillment system's latency.
 	WorkerLatency time.Duration
-	// NoStreams runs without relay, processors and worker (the benchmark of
-	// the command path alone). Default false.
+	// NoStreams runs without Kafka: no relay, processors or worker (the
+	// benchmark of the command path alone). Default false.
 	NoStreams bool
+	// Roles selects the parts this process runs. Empty: all of them.
+	Roles []Role
+	// Cluster places this process in a multi-process cluster; the zero
+	// value is a single in-process member.
+	Cluster ClusterConfig
+	// VerifyKeys verify bearer tokens. Empty: the dev key in DataDir,
+	// created on first use.
+	VerifyKeys []ed25519.PublicKey
+	// NoSeed skips storing the demo tenant's catalog (production). By
+	// default a tenant "demo" without a catalog gets the demo one.
+	NoSeed bool
+	// NoTopologyApply skips creating missing topics from topology.yaml at
+	// start (production runs `grainline topology apply`).
+	NoTopologyApply bool
 	// Log receives structured logs. Default: discard.
 	Log *slog.Logger
 }
@@ -115,8 +133,17 @@ func (c *Config) setDefaults() {
 
 // Validate reports an invalid configuration.
 func (c Config) Validate() error {
-	if c.DataDir == "" {
-		return errors.New("platform: DataDir is required")
+	if c.DataDir == "" && (c.PostgresDSN == "" || (len(c.KafkaBrokers) == 0 && !c.NoStreams)) {
+		return errors.New("platform: DataDir is required for the embedded store and the in-process broker")
+	}
+	if len(c.Cluster.Peers) > 0 && c.Cluster.AdminPort == 0 {
+		return errors.New("platform: a multi-process cluster needs Cluster.AdminPort")
+	}
+	if len(c.Roles) > 0 && !slices.Contains(c.Roles, RoleNode) && len(c.Cluster.Peers) == 0 {
+		return errors.New("platform: without the node role, Cluster.Peers must name the nodes")
+	}
+	if c.PostgresDSN == "" && len(c.Roles) > 0 && len(c.Cluster.Peers) > 0 {
+		return errors.New("platform: a multi-process cluster needs PostgreSQL (the embedded store belongs to one process)")
 	}
 	if c.MaxBatch < 0 {
 		return fmt.Errorf("platform: MaxBatch %d is negative", c.MaxBatch)
@@ -124,25 +151,81 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// Role is one part of Grainline a process can run.
+type Role string
+
+// The roles. A dev platform runs them all in one process.
+const (
+	RoleNode       Role = "node"       // hosts grains and the group committer
+	RoleGateway    Role = "gateway"    // HTTP and NATS front doors
+	RoleRelay      Role = "relay"      // outbox relay to Kafka
+	RoleProcessors Role = "processors" // intake, command router, order-status table
+	RoleWorker     Role = "worker"     // simulated fulfillment worker
+)
+
+// AllRoles lists every role, in start order.
+var AllRoles = []Role{RoleNode, RoleRelay, RoleProcessors, RoleWorker, RoleGateway}
+
+// ParseRoles parses a comma-separated role list.
+func ParseRoles(s string) ([]Role, error) {
+	var out []Role
+	for _, part := range strings.Split(s, ",") {
+		r := Role(strings.TrimSpace(part))
+		if r == "" {
+			continue
+		}
+		if !slices.Contains(AllRoles, r) {
+			return nil, fmt.Errorf("platform: unknown role %q (roles: node, gateway, relay, processors, worker)", r)
+		}
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("platform: no role given")
+	}
+	return out, nil
+}
+
+// ClusterConfig places a process in a multi-process cluster. The zero value
+// is a single in-process member.
+type ClusterConfig struct {
+	// Host and Port are the remote endpoint of this process. Defaults
+	// 127.0.0.1 and 0 (a free port).
+	Host string
+	Port int
+	// AdminPort serves the automanaged membership health endpoint.
+	AdminPort int
+	// Peers are every process's "host:adminPort", this one's included.
+	// Empty: single-process membership.
+	Peers []string
+}
+
 // Platform is a running Grainline.
 type Platform struct {
 	cfg      Config
 	log      *slog.Logger
 	Store    truth.Store
-	Node     *actors.Node
-	signing  signingKey
-	HTTPAddr string // host:port the HTTP API listens on
-	NATSAddr string // URL of the NATS server commands are served on
+	Node     *actors.Node // nil unless the node role runs here
+	HTTPAddr string       // host:port of the HTTP listener ("" if none)
+	NATSAddr string       // URL of the NATS server commands are served on
 
+	signing func(auth.Claims, time.Duration) (string, error)
+	grains  grainCaller // the node, or a cluster client
+	orders  *orderstatus.Reader
+	relay   *kafka.Relay
 	closers []func(ctx context.Context) error // run in reverse on Close
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
-	orders  *orderstatus.Reader
 }
 
-type signingKey struct {
-	mint func(auth.Claims, time.Duration) (string, error)
+// grainCaller sends commands and reads grains: a Node or a Client.
+type grainCaller interface {
+	call.Sender
+	call.Reader
 }
+
+func (p *Platform) has(r Role) bool { return len(p.cfg.Roles) == 0 || slices.Contains(p.cfg.Roles, r) }
 
 // Start brings a platform up. On error everything already started is
 // stopped again.
@@ -161,12 +244,113 @@ func Start(ctx context.Context, cfg Config) (p *Platform, err error) {
 			p = nil
 		}
 	}()
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("platform: data dir: %w", err)
+	if cfg.DataDir != "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("platform: data dir: %w", err)
+		}
 	}
+	needStore := p.has(RoleNode) || p.has(RoleRelay) || p.has(RoleGateway)
+	needKafka := !cfg.NoStreams && (p.has(RoleRelay) || p.has(RoleProcessors) || p.has(RoleWorker) || p.has(RoleGateway))
 
-	// Truth store.
 	var relayLock func(ctx context.Context) (func(), bool, error)
+	if needStore {
+		if relayLock, err = p.openStore(ctx); err != nil {
+			return nil, err
+		}
+	}
+	cats := newCatalogs(p.Store)
+
+	var kcfg kafka.Config
+	if needKafka {
+		if kcfg, err = p.startKafka(); err != nil {
+			return nil, err
+		}
+		if p.has(RoleRelay) {
+			producer, err := sarama.NewSyncProducer(kcfg.Brokers, kcfg.Sarama())
+			if err != nil {
+				return nil, fmt.Errorf("platform: kafka producer: %w", err)
+			}
+			p.onClose(func(context.Context) error { return producer.Close() })
+			p.relay, err = kafka.NewRelay(kafka.RelayConfig{Lock: relayLock}, p.Store, producer, p.log.With("component", "relay"))
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	// Streams stop after the grains have drained (closers run in reverse).
+	p.onClose(func(context.Context) error { cancel(); p.wg.Wait(); return nil })
+
+	if err := p.startGrains(cats); err != nil {
+		return nil, err
+	}
+	if p.relay != nil {
+		p.supervise(runCtx, "relay", p.relay.Run)
+	}
+	if needKafka {
+		if err := p.startStreams(runCtx, kcfg); err != nil {
+			return nil, err
+		}
+	}
+	metrics := p.metrics()
+	if p.has(RoleGateway) {
+		if err := p.startGateway(runCtx, cats, metrics); err != nil {
+			return nil, err
+		}
+	} else if cfg.HTTPListen != "" {
+		if err := p.startHTTP(opsHandler(metrics, p.readiness())); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// metrics returns the process registry: Go and process collectors, the
+// committer's and the relay's figures.
+func (p *Platform) metrics() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if p.Node != nil {
+		node := p.Node
+		reg.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "grainline_committer_batches_total", Help: "Commit batches written by this node's group committer.",
+			}, func() float64 { b, _ := node.CommitStats(); return float64(b) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "grainline_committer_commits_total", Help: "Grain commits made durable by this node.",
+			}, func() float64 { _, c := node.CommitStats(); return float64(c) }),
+		)
+	}
+	if p.relay != nil {
+		if err := p.relay.Register(reg); err != nil {
+			p.log.Warn("relay metrics not registered", "error", err)
+		}
+	}
+	return reg
+}
+
+// opsHandler serves /livez, /readyz and /metrics for processes without the
+// gateway role.
+func opsHandler(reg *prometheus.Registry, ready []func(ctx context.Context) error) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		for _, check := range ready {
+			if err := check(ctx); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// openStore opens the truth store and, in dev, seeds the demo catalog.
+func (p *Platform) openStore(ctx context.Context) (relayLock func(ctx context.Context) (func(), bool, error), err error) {
+	cfg := p.cfg
 	if cfg.PostgresDSN != "" {
 		pg, err := postgres.Open(ctx, postgres.Config{DSN: cfg.PostgresDSN, MaxConns: 32}, p.log)
 		if err != nil {
@@ -191,108 +375,116 @@ func Start(ctx context.Context, cfg Config) (p *Platform, err error) {
 		p.Store = st
 		p.onClose(func(context.Context) error { return st.Close() })
 	}
-	if err := SeedCatalog(ctx, p.Store, DemoTenant, catalog.Demo(), time.Now()); err != nil {
-		return nil, err
-	}
-	cats := newCatalogs(p.Store)
-
-	// Signing key (dev) and verifier.
-	key, err := auth.LoadOrCreateDevKey(cfg.DataDir)
-	if err != nil {
-		return nil, err
-	}
-	verifier, err := auth.NewVerifier(key.Public().(ed25519.PublicKey))
-	if err != nil {
-		return nil, err
-	}
-	p.signing = signingKey{mint: func(c auth.Claims, ttl time.Duration) (string, error) { return auth.Mint(key, c, ttl) }}
-
-	// Kafka.
-	var relay *kafka.Relay
-	var kcfg kafka.Config
-	if !cfg.NoStreams {
-		brokers := cfg.KafkaBrokers
-		if len(brokers) == 0 {
-			broker, err := kafka.StartEmbedded(kafka.EmbeddedConfig{
-				Addr: "127.0.0.1:0", DataDir: filepath.Join(cfg.DataDir, "kafka"),
-			}, p.log)
-			if err != nil {
-				return nil, err
-			}
-			p.onClose(func(context.Context) error { broker.Close(); return nil })
-			brokers = broker.Brokers()
-		}
-		kcfg = kafka.Config{Brokers: brokers, ClientID: "grainline"}.WithDefaults()
-		if err := kcfg.Validate(); err != nil {
+	if !cfg.NoSeed {
+		if err := SeedCatalog(ctx, p.Store, DemoTenant, catalog.Demo(), time.Now()); err != nil {
 			return nil, err
 		}
+	}
+	return relayLock, nil
+}
+
+// startKafka starts the in-process broker when no brokers are configured and
+// applies topology.yaml.
+func (p *Platform) startKafka() (kafka.Config, error) {
+	brokers := p.cfg.KafkaBrokers
+	if len(brokers) == 0 {
+		broker, err := kafka.StartEmbedded(kafka.EmbeddedConfig{
+			Addr: "127.0.0.1:0", DataDir: filepath.Join(p.cfg.DataDir, "kafka"),
+		}, p.log)
+		if err != nil {
+			return kafka.Config{}, err
+		}
+		p.onClose(func(context.Context) error { broker.Close(); return nil })
+		brokers = broker.Brokers()
+	}
+	kcfg := kafka.Config{Brokers: brokers, ClientID: "grainline"}.WithDefaults()
+	if err := kcfg.Validate(); err != nil {
+		return kafka.Config{}, err
+	}
+	if !p.cfg.NoTopologyApply {
 		if err := p.applyTopology(kcfg); err != nil {
-			return nil, err
-		}
-		producer, err := sarama.NewSyncProducer(brokers, kcfg.Sarama())
-		if err != nil {
-			return nil, fmt.Errorf("platform: kafka producer: %w", err)
-		}
-		p.onClose(func(context.Context) error { return producer.Close() })
-		relay, err = kafka.NewRelay(kafka.RelayConfig{Lock: relayLock}, p.Store, producer, p.log.With("component", "relay"))
-		if err != nil {
-			return nil, err
+			return kafka.Config{}, err
 		}
 	}
+	return kcfg, nil
+}
 
-	// Streams stop after the node has drained (closers run in reverse).
-	p.onClose(func(context.Context) error { cancel(); p.wg.Wait(); return nil })
-
-	// Grain node.
-	committer := actors.CommitterConfig{MaxBatch: cfg.MaxBatch}
-	if relay != nil {
-		committer.OnDurable = relay.Notify
+// startGrains starts the node (node role) or, for roles that call grains
+// hosted elsewhere, a cluster client.
+func (p *Platform) startGrains(cats *catalogs) error {
+	needCaller := p.has(RoleGateway) || (p.has(RoleProcessors) && !p.cfg.NoStreams)
+	if !p.has(RoleNode) && !needCaller {
+		return nil
 	}
-	p.Node, err = actors.StartNode(actors.Config{Committer: committer}, actors.Deps{
+	acfg := actors.Config{Host: p.cfg.Cluster.Host, Port: p.cfg.Cluster.Port}
+	if len(p.cfg.Cluster.Peers) > 0 {
+		acfg.Provider = actors.AutomanagedMembership(p.cfg.Cluster.AdminPort, p.cfg.Cluster.Peers)
+	}
+	if !p.has(RoleNode) {
+		client, err := actors.StartClient(acfg, p.log.With("component", "cluster-client"))
+		if err != nil {
+			return err
+		}
+		p.onClose(client.Stop)
+		p.grains = client
+		return nil
+	}
+	acfg.Committer = actors.CommitterConfig{MaxBatch: p.cfg.MaxBatch}
+	if p.relay != nil {
+		acfg.Committer.OnDurable = p.relay.Notify
+	}
+	node, err := actors.StartNode(acfg, actors.Deps{
 		Store:    p.Store,
 		Catalogs: cats,
 		Kinds:    Kinds(p.topic),
 		Log:      p.log.With("component", "node"),
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	p.onClose(p.Node.Stop)
+	p.onClose(node.Stop)
+	p.Node, p.grains = node, node
+	return nil
+}
 
-	// Streams.
-	if relay != nil {
-		p.supervise(runCtx, "relay", relay.Run)
-		if err := p.startStreams(runCtx, kcfg); err != nil {
-			return nil, err
-		}
+// startGateway starts the NATS and HTTP front doors.
+func (p *Platform) startGateway(ctx context.Context, cats *catalogs, metrics *prometheus.Registry) error {
+	verifier, err := p.verifier()
+	if err != nil {
+		return err
 	}
-
-	// Front doors.
-	metrics := prometheus.NewRegistry()
-	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if relay != nil {
-		if err := relay.Register(metrics); err != nil {
-			return nil, err
-		}
-	}
-	orders := &orderIndex{reader: p.orders, node: p.Node}
-	if err := p.startNATS(runCtx, natsapi.Deps{
-		Sender: p.Node, Reader: p.Node, Verifier: verifier, Orders: orders, Catalog: cats,
+	orders := &orderIndex{reader: p.orders, grains: p.grains}
+	if err := p.startNATS(ctx, natsapi.Deps{
+		Sender: p.grains, Reader: p.grains, Verifier: verifier, Orders: orders, Catalog: cats,
 	}); err != nil {
-		return nil, err
+		return err
 	}
 	handler, err := httpapi.New(httpapi.Config{}, httpapi.Deps{
-		Sender: p.Node, Reader: p.Node, Verifier: verifier, Catalog: cats, Orders: orders,
+		Sender: p.grains, Reader: p.grains, Verifier: verifier, Catalog: cats, Orders: orders,
 		Ready:      p.readiness(),
 		Registerer: metrics, Gatherer: metrics,
 	}, p.log.With("component", "http"))
 	if err != nil {
+		return err
+	}
+	return p.startHTTP(handler)
+}
+
+// verifier checks tokens with the configured public keys or, without any,
+// with the dev key kept in the data folder (which it can also mint with).
+func (p *Platform) verifier() (*auth.Verifier, error) {
+	if len(p.cfg.VerifyKeys) > 0 {
+		return auth.NewVerifier(p.cfg.VerifyKeys...)
+	}
+	if p.cfg.DataDir == "" {
+		return nil, errors.New("platform: the gateway needs verification keys or a data folder with the dev key")
+	}
+	key, err := auth.LoadOrCreateDevKey(p.cfg.DataDir)
+	if err != nil {
 		return nil, err
 	}
-	if err := p.startHTTP(handler); err != nil {
-		return nil, err
-	}
-	return p, nil
+	p.signing = func(c auth.Claims, ttl time.Duration) (string, error) { return auth.Mint(key, c, ttl) }
+	return auth.NewVerifier(key.Public().(ed25519.PublicKey))
 }
 
 // Kinds returns the grain kinds with their events mapped to topics.
@@ -390,52 +582,60 @@ func (p *Platform) applyTopology(kcfg kafka.Config) error {
 func (p *Platform) startStreams(ctx context.Context, kcfg kafka.Config) error {
 	brokers := kcfg.Brokers
 	dl := goka.Stream(p.topic("grainline.deadletter.v1"))
-	in, err := intake.New(intake.Config{
-		Brokers: brokers, Group: p.group("oms-intake"),
-		QuoteEvents: goka.Stream(p.topic(TopicQuoteEvents)), OrderCommands: goka.Stream(p.topic(TopicOrderCommands)),
-		DeadLetter: dl,
-	}, p.log.With("component", "intake"), kcfg.GokaOptions()...)
-	if err != nil {
-		return err
-	}
-	rt, err := router.New(router.Config{
-		Brokers: brokers, Group: p.group("oms-order-router"),
-		Commands: goka.Stream(p.topic(TopicOrderCommands)), DeadLetter: dl,
-	}, p.Node, p.log.With("component", "router"), kcfg.GokaOptions()...)
-	if err != nil {
-		return err
-	}
-	sim, err := fulfillment.NewSimulator(fulfillment.SimulatorConfig{Latency: p.cfg.WorkerLatency})
-	if err != nil {
-		return err
-	}
-	wk, err := fulfillment.New(fulfillment.Config{
-		Brokers: brokers, Group: p.group("oms-fulfillment-worker"),
-		Tasks: goka.Stream(p.topic(TopicTasks)), OrderCommands: goka.Stream(p.topic(TopicOrderCommands)),
-		DeadLetter: dl,
-	}, sim, p.log.With("component", "worker"), kcfg.GokaOptions()...)
-	if err != nil {
-		return err
-	}
 	statusGroup := p.group("oms-order-status")
-	st, err := orderstatus.New(orderstatus.Config{
-		Brokers: brokers, Group: statusGroup,
-		OrderEvents: goka.Stream(p.topic(TopicOrderEvents)), DeadLetter: dl,
-	}, p.log.With("component", "order-status"), kcfg.GokaOptions()...)
-	if err != nil {
-		return err
+	if p.has(RoleProcessors) {
+		in, err := intake.New(intake.Config{
+			Brokers: brokers, Group: p.group("oms-intake"),
+			QuoteEvents: goka.Stream(p.topic(TopicQuoteEvents)), OrderCommands: goka.Stream(p.topic(TopicOrderCommands)),
+			DeadLetter: dl,
+		}, p.log.With("component", "intake"), kcfg.GokaOptions()...)
+		if err != nil {
+			return err
+		}
+		rt, err := router.New(router.Config{
+			Brokers: brokers, Group: p.group("oms-order-router"),
+			Commands: goka.Stream(p.topic(TopicOrderCommands)), DeadLetter: dl,
+		}, p.grains, p.log.With("component", "router"), kcfg.GokaOptions()...)
+		if err != nil {
+			return err
+		}
+		st, err := orderstatus.New(orderstatus.Config{
+			Brokers: brokers, Group: statusGroup,
+			OrderEvents: goka.Stream(p.topic(TopicOrderEvents)), DeadLetter: dl,
+		}, p.log.With("component", "order-status"), kcfg.GokaOptions()...)
+		if err != nil {
+			return err
+		}
+		p.supervise(ctx, "intake", in.Run)
+		p.supervise(ctx, "router", rt.Run)
+		p.supervise(ctx, "order-status", st.Run)
 	}
-	p.orders, err = orderstatus.NewReader(orderstatus.ReaderConfig{
-		Brokers: brokers, Table: orderstatus.Table(statusGroup),
-	}, p.log.With("component", "order-status-view"), kcfg.GokaViewOptions()...)
-	if err != nil {
-		return err
+	if p.has(RoleWorker) {
+		sim, err := fulfillment.NewSimulator(fulfillment.SimulatorConfig{Latency: p.cfg.WorkerLatency})
+		if err != nil {
+			return err
+		}
+		wk, err := fulfillment.New(fulfillment.Config{
+			Brokers: brokers, Group: p.group("oms-fulfillment-worker"),
+			Tasks: goka.Stream(p.topic(TopicTasks)), OrderCommands: goka.Stream(p.topic(TopicOrderCommands)),
+			DeadLetter: dl,
+		}, sim, p.log.With("component", "worker"), kcfg.GokaOptions()...)
+		if err != nil {
+			return err
+		}
+		p.supervise(ctx, "worker", wk.Run)
 	}
-	p.supervise(ctx, "intake", in.Run)
-	p.supervise(ctx, "router", rt.Run)
-	p.supervise(ctx, "worker", wk.Run)
-	p.supervise(ctx, "order-status", st.Run)
-	p.supervise(ctx, "order-status-view", p.orders.Run)
+	if p.has(RoleGateway) {
+		// The gateway reads the order-status table through a view.
+		var err error
+		p.orders, err = orderstatus.NewReader(orderstatus.ReaderConfig{
+			Brokers: brokers, Table: orderstatus.Table(statusGroup),
+		}, p.log.With("component", "order-status-view"), kcfg.GokaViewOptions()...)
+		if err != nil {
+			return err
+		}
+		p.supervise(ctx, "order-status-view", p.orders.Run)
+	}
 	return nil
 }
 
@@ -524,14 +724,15 @@ func (p *Platform) startHTTP(h http.Handler) error {
 }
 
 func (p *Platform) readiness() []func(ctx context.Context) error {
-	checks := []func(ctx context.Context) error{
-		func(ctx context.Context) error {
+	var checks []func(ctx context.Context) error
+	if p.Store != nil {
+		checks = append(checks, func(ctx context.Context) error {
 			_, err := p.Store.Load(ctx, catalogKey(DemoTenant))
 			if err != nil && !errors.Is(err, truth.ErrNotFound) {
 				return fmt.Errorf("truth store: %w", err)
 			}
 			return nil
-		},
+		})
 	}
 	if p.orders != nil {
 		checks = append(checks, func(context.Context) error {
@@ -546,7 +747,10 @@ func (p *Platform) readiness() []func(ctx context.Context) error {
 
 // Token mints a token signed with the platform's dev key.
 func (p *Platform) Token(tenant grains.TenantID, subject string, roles []string, ttl time.Duration) (string, error) {
-	return p.signing.mint(auth.Claims{Subject: subject, Tenant: tenant, Roles: roles}, ttl)
+	if p.signing == nil {
+		return "", errors.New("platform: no dev signing key (a gateway with configured keys cannot mint)")
+	}
+	return p.signing(auth.Claims{Subject: subject, Tenant: tenant, Roles: roles}, ttl)
 }
 
 // Close stops everything in reverse order of start: front doors first,

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/grainline/grainline/gateway/auth"
+	"github.com/grainline/grainline/internal/platform"
+)
+
+// runServe runs production roles against real services. Every mandatory
+// value must be given; nothing falls back to an embedded default.
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("serve", stderr)
+	roles := fs.String("roles", envOr("GRAINLINE_ROLES", "node,gateway,relay,processors,worker"), "comma-separated roles: node, gateway, relay, processors, worker (env GRAINLINE_ROLES)")
+	pgDSN := fs.String("postgres", envOr("GRAINLINE_POSTGRES", ""), "PostgreSQL DSN; required by node, gateway, relay (env GRAINLINE_POSTGRES)")
+	brokers := fs.String("kafka", envOr("GRAINLINE_KAFKA", ""), "comma-separated Kafka brokers; required by gateway, relay, processors, worker (env GRAINLINE_KAFKA)")
+	natsURL := fs.String("nats-url", envOr("GRAINLINE_NATS_URL", ""), "NATS server URL; required by gateway (env GRAINLINE_NATS_URL)")
+	natsPrefix := fs.String("nats-prefix", envOr("GRAINLINE_NATS_PREFIX", "grainline"), "first token of command subjects (env GRAINLINE_NATS_PREFIX)")
+	httpAddr := fs.String("http", envOr("GRAINLINE_HTTP", "127.0.0.1:8080"), "HTTP address: the API with the gateway role, else /livez /readyz /metrics (env GRAINLINE_HTTP)")
+	jwtKeys := fs.String("jwt-public-keys", envOr("GRAINLINE_JWT_PUBLIC_KEYS", ""), "comma-separated PEM files of Ed25519 public keys that sign tokens; required by gateway (env GRAINLINE_JWT_PUBLIC_KEYS)")
+	clusterHost := fs.String("cluster-host", envOr("GRAINLINE_CLUSTER_HOST", "127.0.0.1"), "address of this process's cluster endpoint (env GRAINLINE_CLUSTER_HOST)")
+	clusterPort := fs.Int("cluster-port", envInt("GRAINLINE_CLUSTER_PORT", 0), "port of this process's cluster endpoint; 0 picks one (env GRAINLINE_CLUSTER_PORT)")
+	adminPort := fs.Int("cluster-admin-port", envInt("GRAINLINE_CLUSTER_ADMIN_PORT", 0), "port of this process's membership health endpoint (env GRAINLINE_CLUSTER_ADMIN_PORT)")
+	peers := fs.String("cluster-peers", envOr("GRAINLINE_CLUSTER_PEERS", ""), "comma-separated host:admin-port of every node process; empty: this process is the whole cluster (env GRAINLINE_CLUSTER_PEERS)")
+	maxBatch := fs.Int("max-batch", 512, "largest group-commit batch; 1 commits every command alone")
+	topicPrefix := fs.String("topic-prefix", "", "for tests: namespace for topics and consumer groups on a shared Kafka")
+	applyTopology := fs.Bool("apply-topology", false, "create missing topics from topology.yaml at start (production runs 'grainline topology apply')")
+	workerLatency := fs.Duration("worker-latency", 200*time.Millisecond, "latency of the simulated fulfillment system (worker role)")
+	logLevel := fs.String("log-level", envOr("GRAINLINE_LOG_LEVEL", "info"), "debug, info, warn or error (env GRAINLINE_LOG_LEVEL)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	rs, err := platform.ParseRoles(*roles)
+	if err != nil {
+		return err
+	}
+	has := func(r platform.Role) bool {
+		for _, x := range rs {
+			if x == r {
+				return true
+			}
+		}
+		return false
+	}
+	var problems []string
+	need := func(ok bool, msg string) {
+		if !ok {
+			problems = append(problems, msg)
+		}
+	}
+	need(*pgDSN != "" || !(has(platform.RoleNode) || has(platform.RoleGateway) || has(platform.RoleRelay)), "-postgres (GRAINLINE_POSTGRES) is required by the node, gateway and relay roles")
+	need(*brokers != "" || (len(rs) == 1 && has(platform.RoleNode)), "-kafka (GRAINLINE_KAFKA) is required by every role but node")
+	need(*natsURL != "" || !has(platform.RoleGateway), "-nats-url (GRAINLINE_NATS_URL) is required by the gateway role")
+	need(*jwtKeys != "" || !has(platform.RoleGateway), "-jwt-public-keys (GRAINLINE_JWT_PUBLIC_KEYS) is required by the gateway role")
+	need(*peers == "" || *adminPort > 0, "-cluster-admin-port is required with -cluster-peers")
+	need(*peers != "" || has(platform.RoleNode) || !(has(platform.RoleGateway) || has(platform.RoleProcessors)), "-cluster-peers is required when the gateway or processors run without the node role")
+	if len(problems) > 0 {
+		return fmt.Errorf("invalid configuration:\n  %s", strings.Join(problems, "\n  "))
+	}
+	cfg := platform.Config{
+		PostgresDSN:     *pgDSN,
+		NATSURL:         *natsURL,
+		NATSPrefix:      *natsPrefix,
+		HTTPListen:      *httpAddr,
+		MaxBatch:        *maxBatch,
+		TopicPrefix:     *topicPrefix,
+		WorkerLatency:   *workerLatency,
+		Roles:           rs,
+		NoSeed:          true,
+		NoTopologyApply: !*applyTopology,
+		Cluster: platform.ClusterConfig{
+			Host: *clusterHost, Port: *clusterPort, AdminPort: *adminPort, Peers: splitList(*peers),
+		},
+		Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+	}
+	if *brokers != "" {
+		cfg.KafkaBrokers = splitList(*brokers)
+	} else {
+		cfg.NoStreams = true
+	}
+	if *jwtKeys != "" {
+		if cfg.VerifyKeys, err = auth.LoadPublicKeys(splitList(*jwtKeys)...); err != nil {
+			return err
+		}
+	}
+	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	p, err := platform.Start(startCtx, cfg)
+	cancel()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "grainline serve ready: roles=%s http=%s\n", *roles, p.HTTPAddr)
+	<-ctx.Done()
+	cfg.Log.Info("shutting down")
+	stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return p.Close(stopCtx)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+func envInt(name string, def int) int {
+	v := envOr(name, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return def
+	}
+	return n
+}
