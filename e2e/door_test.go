@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,6 +110,16 @@ func (d *httpDoor) name() string { return "http" }
 
 func (d *httpDoor) do(t *testing.T, kind grains.Kind, command, id string, body any, o opts) reply {
 	t.Helper()
+	r, err := d.try(kind, command, id, body, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// try is do for goroutines other than the test's: it reports transport
+// errors instead of failing the test.
+func (d *httpDoor) try(kind grains.Kind, command, id string, body any, o opts) (reply, error) {
 	method, path := http.MethodPost, ""
 	switch {
 	case kind == "catalog":
@@ -123,22 +135,31 @@ func (d *httpDoor) do(t *testing.T, kind grains.Kind, command, id string, body a
 	default:
 		path = "/v1/" + string(kind) + "s/" + id + "/" + command
 	}
-	return d.request(t, method, path, body, o)
+	return d.send(method, path, body, o)
 }
 
+// request sends a request to path and fails the test on a transport error.
 func (d *httpDoor) request(t *testing.T, method, path string, body any, o opts) reply {
 	t.Helper()
+	r, err := d.send(method, path, body, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (d *httpDoor) send(method, path string, body any, o opts) (reply, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			t.Fatalf("encode body: %v", err)
+			return reply{}, fmt.Errorf("encode body: %w", err)
 		}
 		rd = bytes.NewReader(b)
 	}
 	req, err := http.NewRequest(method, d.base+path, rd)
 	if err != nil {
-		t.Fatalf("request %s %s: %v", method, path, err)
+		return reply{}, fmt.Errorf("request %s %s: %w", method, path, err)
 	}
 	if d.token != "" {
 		req.Header.Set("Authorization", "Bearer "+d.token)
@@ -154,12 +175,12 @@ func (d *httpDoor) request(t *testing.T, method, path string, body any, o opts) 
 	}
 	resp, err := d.hc.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		return reply{}, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("%s %s: read body: %v", method, path, err)
+		return reply{}, fmt.Errorf("%s %s: read body: %w", method, path, err)
 	}
 	r := reply{
 		Status:      resp.StatusCode,
@@ -173,7 +194,7 @@ func (d *httpDoor) request(t *testing.T, method, path string, body any, o opts) 
 		r.Header[k] = resp.Header.Get(k)
 	}
 	if loc := resp.Header.Get("Location"); loc != "" {
-		r.ID = loc[len("/v1/quotes/"):]
+		r.ID = strings.TrimPrefix(loc, "/v1/quotes/")
 	}
 	if r.ContentType == "application/problem+json" {
 		var p problem
@@ -181,7 +202,7 @@ func (d *httpDoor) request(t *testing.T, method, path string, body any, o opts) 
 			r.Code = p.Code
 		}
 	}
-	return r
+	return r, nil
 }
 
 // --- NATS ---

@@ -31,14 +31,20 @@ func TestExactlyOneOrder(t *testing.T) {
 		// grain takes one command at a time, so exactly one wins.
 		var wg sync.WaitGroup
 		replies := make([]reply, 2)
+		errs := make([]error, 2)
 		for i := range replies {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				replies[i] = d.do(t, grains.KindQuote, "accept", quoteID, nil, opts{idemKey: "accept-" + testenv.RandomSuffix()})
+				replies[i], errs[i] = d.try(grains.KindQuote, "accept", quoteID, nil, opts{idemKey: "accept-" + testenv.RandomSuffix()})
 			}()
 		}
 		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
 		won, lost := replies[0], replies[1]
 		if won.Status != 200 {
 			won, lost = lost, won

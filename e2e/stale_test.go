@@ -72,7 +72,7 @@ func TestStaleActivation(t *testing.T) {
 		var mu sync.Mutex
 		var wg sync.WaitGroup
 		for i := 0; i < 8; i++ {
-			d := door(da)
+			d := da
 			if i%2 == 1 {
 				d = db
 			}
@@ -80,10 +80,12 @@ func TestStaleActivation(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				r := d.do(t, grains.KindQuote, "addLine", id, map[string]any{"offeringId": offering, "quantity": qty}, opts{})
+				r, err := d.try(grains.KindQuote, "addLine", id, map[string]any{"offeringId": offering, "quantity": qty}, opts{})
 				mu.Lock()
 				defer mu.Unlock()
 				switch {
+				case err != nil:
+					t.Errorf("concurrent addLine %d: %v", qty, err)
 				case r.Status == 200:
 					ok++
 					quantities[qty] = true
