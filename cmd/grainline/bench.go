@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -44,6 +45,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	httpURL := fs.String("http", "", "drive the HTTP API of a running node at this base URL instead of starting a platform")
 	token := fs.String("token", envOr("GRAINLINE_TOKEN", ""), "bearer token with the sales role, for -nats/-http (env GRAINLINE_TOKEN)")
 	tenant := fs.String("tenant", string(platform.DemoTenant), "the token's tenant, for -nats/-http")
+	configs := fs.String("configs", "baseline,group-commit", "in-process configurations to run, comma-separated (profiling one alone)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole invocation to this file")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -72,6 +74,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			fmt.Fprintf(stderr, "-store %q: want embedded or postgres\n", *store)
 			return errUsage
 		}
+	}
+	var runConfigs []string
+	for _, c := range strings.Split(*configs, ",") {
+		if c != configBaseline && c != configGroup {
+			fmt.Fprintf(stderr, "-configs: unknown configuration %q: want baseline and/or group-commit\n", c)
+			return errUsage
+		}
+		runConfigs = append(runConfigs, c)
 	}
 	if *maxBatch < 1 {
 		fmt.Fprintln(stderr, "-max-batch must be at least 1")
@@ -103,7 +113,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if remote {
 		rows, err = benchRemote(ctx, base, transports, *natsURL, *httpURL, *token, stdout, stderr)
 	} else {
-		rows, err = benchInProcess(ctx, base, transports, *store, *pgDSN, *maxBatch, stdout, stderr)
+		rows, err = benchInProcess(ctx, base, transports, runConfigs, *store, *pgDSN, *maxBatch, stdout, stderr)
 	}
 	if len(rows) > 0 {
 		printBench(stdout, rows)
@@ -152,7 +162,7 @@ func benchRemote(ctx context.Context, base bench.Config, transports []bench.Tran
 // benchInProcess starts a fresh platform (the command path alone) for
 // every configuration and transport: first the baseline that commits every
 // command alone (max-batch 1), then group commit.
-func benchInProcess(ctx context.Context, base bench.Config, transports []bench.Transport, store, dsn string, maxBatch int, stdout, stderr io.Writer) ([]benchRow, error) {
+func benchInProcess(ctx context.Context, base bench.Config, transports []bench.Transport, configs []string, store, dsn string, maxBatch int, stdout, stderr io.Writer) ([]benchRow, error) {
 	fmt.Fprintf(stdout, "in-process platform, command path only (no relay or streams), %s store, GOMAXPROCS=%d, %d clients\n",
 		store, runtime.GOMAXPROCS(0), base.Clients)
 	var rows []benchRow
@@ -160,6 +170,9 @@ func benchInProcess(ctx context.Context, base bench.Config, transports []bench.T
 		name     string
 		maxBatch int
 	}{{configBaseline, 1}, {configGroup, maxBatch}} {
+		if !slices.Contains(configs, c.name) {
+			continue
+		}
 		for _, tr := range transports {
 			res, err := benchOnce(ctx, c.name, base, tr, store, dsn, c.maxBatch, stderr)
 			rows = append(rows, benchRow{config: c.name, store: store, res: res})
