@@ -159,7 +159,12 @@ func (g *grain[S]) handle(ctx context.Context, cmd *wirepb.GrainCommand) *wirepb
 	}
 	if g.kind.opts.needsCatalog {
 		cat, err := g.rt.catalogs.Catalog(ctx, env.Tenant)
-		if err != nil {
+		var derr *grains.Error
+		switch {
+		case errors.As(err, &derr):
+			return errorReply(derr) // e.g. the tenant has no catalog
+		case err != nil:
+			g.rt.log.Error("load catalog", "tenant_id", g.key.Tenant, "error", err)
 			return errorReply(grains.Errorf(grains.CodeUnavailable, "catalog could not be read; retry later"))
 		}
 		env.Catalog = cat

@@ -30,6 +30,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	peers := fs.String("cluster-peers", envOr("GRAINLINE_CLUSTER_PEERS", ""), "comma-separated host:admin-port of every node process; empty: this process is the whole cluster (env GRAINLINE_CLUSTER_PEERS)")
 	maxBatch := fs.Int("max-batch", 512, "largest group-commit batch; 1 commits every command alone")
 	topicPrefix := fs.String("topic-prefix", "", "for tests: namespace for topics and consumer groups on a shared Kafka")
+	seedDemo := fs.Bool("seed-demo-catalog", false, "store the demo catalog for tenant \"demo\" if it has none")
 	applyTopology := fs.Bool("apply-topology", false, "create missing topics from topology.yaml at start (production runs 'grainline topology apply')")
 	workerLatency := fs.Duration("worker-latency", 200*time.Millisecond, "latency of the simulated fulfillment system (worker role)")
 	logLevel := fs.String("log-level", envOr("GRAINLINE_LOG_LEVEL", "info"), "debug, info, warn or error (env GRAINLINE_LOG_LEVEL)")
@@ -76,7 +77,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		TopicPrefix:     *topicPrefix,
 		WorkerLatency:   *workerLatency,
 		Roles:           rs,
-		NoSeed:          true,
+		NoSeed:          !*seedDemo,
 		NoTopologyApply: !*applyTopology,
 		Cluster: platform.ClusterConfig{
 			Host: *clusterHost, Port: *clusterPort, AdminPort: *adminPort, Peers: splitList(*peers),

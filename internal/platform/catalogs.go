@@ -50,7 +50,7 @@ func (c *catalogs) get(ctx context.Context, tenant grains.TenantID) (cachedCatal
 	}
 	snap, err := c.store.Load(ctx, catalogKey(tenant))
 	if errors.Is(err, truth.ErrNotFound) {
-		return cachedCatalog{}, grains.Errorf(grains.CodeNotFound, "tenant %s has no published catalog", tenant)
+		return cachedCatalog{}, grains.Errorf(grains.CodeValidation, "tenant %s has no published catalog", tenant)
 	}
 	if err != nil {
 		return cachedCatalog{}, fmt.Errorf("platform: load catalog: %w", err)

@@ -229,24 +229,30 @@ func (p *Platform) has(r Role) bool { return len(p.cfg.Roles) == 0 || slices.Con
 
 // Start brings a platform up. On error everything already started is
 // stopped again.
-func Start(ctx context.Context, cfg Config) (p *Platform, err error) {
+func Start(ctx context.Context, cfg Config) (*Platform, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	p = &Platform{cfg: cfg, log: cfg.Log, cancel: cancel}
-	defer func() {
-		if err != nil {
-			cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer ccancel()
-			_ = p.Close(cctx)
-			p = nil
+	p := &Platform{cfg: cfg, log: cfg.Log, cancel: cancel}
+	if err := p.start(ctx, runCtx); err != nil {
+		cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer ccancel()
+		if cerr := p.Close(cctx); cerr != nil {
+			p.log.Warn("cleanup after failed start", "error", cerr)
 		}
-	}()
+		return nil, err
+	}
+	return p, nil
+}
+
+// start starts the configured roles; on error, Close stops what started.
+func (p *Platform) start(ctx, runCtx context.Context) (err error) {
+	cfg := p.cfg
 	if cfg.DataDir != "" {
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-			return nil, fmt.Errorf("platform: data dir: %w", err)
+			return fmt.Errorf("platform: data dir: %w", err)
 		}
 	}
 	needStore := p.has(RoleNode) || p.has(RoleRelay) || p.has(RoleGateway)
@@ -255,7 +261,7 @@ func Start(ctx context.Context, cfg Config) (p *Platform, err error) {
 	var relayLock func(ctx context.Context) (func(), bool, error)
 	if needStore {
 		if relayLock, err = p.openStore(ctx); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	cats := newCatalogs(p.Store)
@@ -263,45 +269,45 @@ func Start(ctx context.Context, cfg Config) (p *Platform, err error) {
 	var kcfg kafka.Config
 	if needKafka {
 		if kcfg, err = p.startKafka(); err != nil {
-			return nil, err
+			return err
 		}
 		if p.has(RoleRelay) {
 			producer, err := sarama.NewSyncProducer(kcfg.Brokers, kcfg.Sarama())
 			if err != nil {
-				return nil, fmt.Errorf("platform: kafka producer: %w", err)
+				return fmt.Errorf("platform: kafka producer: %w", err)
 			}
 			p.onClose(func(context.Context) error { return producer.Close() })
 			p.relay, err = kafka.NewRelay(kafka.RelayConfig{Lock: relayLock}, p.Store, producer, p.log.With("component", "relay"))
 			if err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
 	// Streams stop after the grains have drained (closers run in reverse).
-	p.onClose(func(context.Context) error { cancel(); p.wg.Wait(); return nil })
+	p.onClose(func(context.Context) error { p.cancel(); p.wg.Wait(); return nil })
 
 	if err := p.startGrains(cats); err != nil {
-		return nil, err
+		return err
 	}
 	if p.relay != nil {
 		p.supervise(runCtx, "relay", p.relay.Run)
 	}
 	if needKafka {
 		if err := p.startStreams(runCtx, kcfg); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	metrics := p.metrics()
 	if p.has(RoleGateway) {
 		if err := p.startGateway(runCtx, cats, metrics); err != nil {
-			return nil, err
+			return err
 		}
 	} else if cfg.HTTPListen != "" {
 		if err := p.startHTTP(opsHandler(metrics, p.readiness())); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return p, nil
+	return nil
 }
 
 // metrics returns the process registry: Go and process collectors, the
@@ -553,9 +559,11 @@ func (p *Platform) group(name string) goka.Group { return goka.Group(p.cfg.Topic
 
 func (p *Platform) onClose(f func(ctx context.Context) error) { p.closers = append(p.closers, f) }
 
+func loadTopology() (kafka.Topology, error) { return kafka.Load(grainline.TopologyYAML) }
+
 // applyTopology creates the topics of topology.yaml that are missing.
 func (p *Platform) applyTopology(kcfg kafka.Config) error {
-	topo, err := kafka.Load(grainline.TopologyYAML)
+	topo, err := loadTopology()
 	if err != nil {
 		return err
 	}
