@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/IBM/sarama"
+
+	"github.com/grainline/grainline/connectors/kafka"
+	"github.com/grainline/grainline/internal/testenv"
+)
+
+func runCode(args ...string) (int, string, string) {
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestUnknownCommandAndUsage(t *testing.T) {
+	if code, _, errOut := runCode("nonsense"); code != 2 || !strings.Contains(errOut, "unknown command") {
+		t.Fatalf("unknown command: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := runCode(); code != 2 || !strings.Contains(errOut, "serve") {
+		t.Fatalf("no command: exit %d, %q", code, errOut)
+	}
+}
+
+// Production roles check the schema and refuse an old one; the migrate
+// command brings it up to date.
+func TestServeRefusesAnOldSchemaUntilMigrated(t *testing.T) {
+	dsn := testenv.PostgresDB(t)
+	if code, out, _ := runCode("migrate", "status", "-postgres", dsn); code == 0 || !strings.Contains(out, "pending [1]") {
+		t.Fatalf("migrate status on an empty database: exit %d, %q; want non-zero and pending [1]", code, out)
+	}
+	code, _, errOut := runCode("serve", "-roles", "node", "-postgres", dsn, "-http", "127.0.0.1:0")
+	if code != 1 || !strings.Contains(errOut, "schema is behind") {
+		t.Fatalf("serve on an old schema: exit %d, %q; want refusal naming the schema", code, errOut)
+	}
+	if code, out, errOut := runCode("migrate", "up", "-postgres", dsn); code != 0 || !strings.Contains(out, "applied migrations [1]") {
+		t.Fatalf("migrate up: exit %d, %q %q", code, out, errOut)
+	}
+	if code, out, _ := runCode("migrate", "up", "-postgres", dsn); code != 0 || !strings.Contains(out, "up to date") {
+		t.Fatalf("second migrate up: exit %d, %q", code, out)
+	}
+	if code, out, _ := runCode("migrate", "status", "-postgres", dsn); code != 0 || !strings.Contains(out, "pending []") {
+		t.Fatalf("migrate status after up: exit %d, %q", code, out)
+	}
+}
+
+// topology apply creates what is missing; diff exits 0 when the cluster
+// matches and non-zero, naming the difference, when it drifts.
+func TestTopologyApplyAndDiff(t *testing.T) {
+	brokers := testenv.Kafka(t)
+	domain := "t" + testenv.RandomSuffix()
+	file := filepath.Join(t.TempDir(), "topology.yaml")
+	yaml := fmt.Sprintf(`owned_prefixes: [%[1]s.]
+topics:
+  - {name: %[1]s.quote.events.v1, owner: quote, key: quote id, partitions: 3, replication: 1, retention: 24h, consumers: [%[1]s-intake]}
+groups:
+  - {name: %[1]s-intake, inputs: [%[1]s.quote.events.v1]}
+`, domain)
+	if err := os.WriteFile(file, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	kcfg := kafka.Config{Brokers: brokers}.WithDefaults()
+	admin, err := sarama.NewClusterAdmin(brokers, kcfg.Sarama())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	t.Cleanup(func() {
+		for _, topic := range []string{domain + ".quote.events.v1", domain + ".rogue.events.v1"} {
+			_ = admin.DeleteTopic(topic)
+		}
+	})
+	k := strings.Join(brokers, ",")
+
+	if code, out, errOut := runCode("topology", "diff", "-kafka", k, "-file", file); code != 1 || !strings.Contains(out, domain+".quote.events.v1") {
+		t.Fatalf("diff before apply: exit %d, %q %q; want 1 naming the missing topic", code, out, errOut)
+	}
+	if code, out, errOut := runCode("topology", "apply", "-kafka", k, "-file", file); code != 0 || !strings.Contains(out, "created "+domain+".quote.events.v1") {
+		t.Fatalf("apply: exit %d, %q %q", code, out, errOut)
+	}
+	if code, out, errOut := runCode("topology", "diff", "-kafka", k, "-file", file); code != 0 || !strings.Contains(out, "no drift") {
+		t.Fatalf("diff after apply: exit %d, %q %q", code, out, errOut)
+	}
+	if err := admin.CreateTopic(domain+".rogue.events.v1", &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, _ := runCode("topology", "diff", "-kafka", k, "-file", file); code != 1 || !strings.Contains(out, domain+".rogue.events.v1") {
+		t.Fatalf("diff with an undeclared topic: exit %d, %q; want 1 naming it", code, out)
+	}
+}
