@@ -66,7 +66,9 @@ func (k *kind[S]) handler(key truth.Key, rt *runtime) activation {
 	return &grain[S]{kind: k, key: key, rt: rt}
 }
 
-// CatalogSource returns a tenant's current catalog. Safe for concurrent use.
+// CatalogSource returns a tenant's current catalog, or nil and no error when
+// the tenant has none (the domain decides what that means). Safe for
+// concurrent use.
 type CatalogSource interface {
 	Catalog(ctx context.Context, tenant grains.TenantID) (*catalog.Catalog, error)
 }
@@ -159,11 +161,7 @@ func (g *grain[S]) handle(ctx context.Context, cmd *wirepb.GrainCommand) *wirepb
 	}
 	if g.kind.opts.needsCatalog {
 		cat, err := g.rt.catalogs.Catalog(ctx, env.Tenant)
-		var derr *grains.Error
-		switch {
-		case errors.As(err, &derr):
-			return errorReply(derr) // e.g. the tenant has no catalog
-		case err != nil:
+		if err != nil {
 			g.rt.log.Error("load catalog", "tenant_id", g.key.Tenant, "error", err)
 			return errorReply(grains.Errorf(grains.CodeUnavailable, "catalog could not be read; retry later"))
 		}

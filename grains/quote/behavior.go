@@ -133,7 +133,7 @@ func decideCreate(s State, c Create, env grains.Env) ([]grains.Event, error) {
 
 func decideAddLine(s State, c AddLine, env grains.Env) ([]grains.Event, error) {
 	if env.Catalog == nil {
-		return nil, grains.Errorf(grains.CodeUnavailable, "addLine: no published catalog for tenant %s", env.Tenant)
+		return nil, grains.Errorf(grains.CodeValidation, "addLine: tenant %s has no published catalog", env.Tenant)
 	}
 	off, ok := env.Catalog.Offering(c.OfferingID)
 	if !ok {

@@ -50,7 +50,8 @@ func (c *catalogs) get(ctx context.Context, tenant grains.TenantID) (cachedCatal
 	}
 	snap, err := c.store.Load(ctx, catalogKey(tenant))
 	if errors.Is(err, truth.ErrNotFound) {
-		return cachedCatalog{}, grains.Errorf(grains.CodeValidation, "tenant %s has no published catalog", tenant)
+		// Not cached: the tenant may publish one.
+		return cachedCatalog{}, errNoCatalog
 	}
 	if err != nil {
 		return cachedCatalog{}, fmt.Errorf("platform: load catalog: %w", err)
@@ -66,15 +67,24 @@ func (c *catalogs) get(ctx context.Context, tenant grains.TenantID) (cachedCatal
 	return cc, nil
 }
 
-// Catalog implements actors.CatalogSource.
+// errNoCatalog: the tenant has published no catalog.
+var errNoCatalog = errors.New("platform: no published catalog")
+
+// Catalog implements actors.CatalogSource: nil when the tenant has none.
 func (c *catalogs) Catalog(ctx context.Context, tenant grains.TenantID) (*catalog.Catalog, error) {
 	cc, err := c.get(ctx, tenant)
+	if errors.Is(err, errNoCatalog) {
+		return nil, nil
+	}
 	return cc.cat, err
 }
 
 // CatalogJSON implements dispatch.Catalog.
 func (c *catalogs) CatalogJSON(ctx context.Context, tenant grains.TenantID) ([]byte, error) {
 	cc, err := c.get(ctx, tenant)
+	if errors.Is(err, errNoCatalog) {
+		return nil, grains.Errorf(grains.CodeNotFound, "tenant %s has no published catalog", tenant)
+	}
 	return cc.raw, err
 }
 
