@@ -136,14 +136,25 @@ func (g *grain[S]) handle(ctx context.Context, cmd *wirepb.GrainCommand) *wirepb
 		return g.reply(false)
 	}
 
+	// The idempotency record is read only where the answer could differ
+	// from the first result: when this command would fail or do nothing, or
+	// when its commit finds the key taken. A repeat that would succeed
+	// again is caught by the commit itself, which writes the key atomically.
 	var reqHash []byte
 	if cmd.IdempotencyKey != "" {
 		reqHash = requestHash(cmd)
+	}
+	firstResult := func(otherwise *wirepb.GrainReply) *wirepb.GrainReply {
+		if cmd.IdempotencyKey == "" {
+			return otherwise
+		}
 		rec, err := g.rt.store.Idempotency(ctx, g.key.Tenant, cmd.IdempotencyKey)
 		switch {
 		case err == nil:
 			return replay(rec, g.key, reqHash)
-		case !errors.Is(err, truth.ErrNotFound):
+		case errors.Is(err, truth.ErrNotFound):
+			return otherwise
+		default:
 			return errorReply(grains.Errorf(grains.CodeUnavailable, "idempotency record could not be read; retry later"))
 		}
 	}
@@ -170,16 +181,16 @@ func (g *grain[S]) handle(ctx context.Context, cmd *wirepb.GrainCommand) *wirepb
 
 	for attempt := 0; ; attempt++ {
 		if cmd.IfMatch > 0 && cmd.IfMatch != g.revision {
-			return errorReply(grains.Errorf(grains.CodeRevisionMismatch,
-				"%s %s is at revision %d, not %d", g.key.Kind, g.key.ID, g.revision, cmd.IfMatch))
+			return firstResult(errorReply(grains.Errorf(grains.CodeRevisionMismatch,
+				"%s %s is at revision %d, not %d", g.key.Kind, g.key.ID, g.revision, cmd.IfMatch)))
 		}
 		env.Now = g.rt.now()
 		events, err := g.kind.b.Decide(g.state, command, env)
 		if err != nil {
-			return errorReply(err)
+			return firstResult(errorReply(err))
 		}
 		if len(events) == 0 {
-			return g.reply(false)
+			return firstResult(g.reply(false))
 		}
 		next := g.state
 		for _, ev := range events {
@@ -206,11 +217,8 @@ func (g *grain[S]) handle(ctx context.Context, cmd *wirepb.GrainCommand) *wirepb
 				return errorReply(grains.Errorf(grains.CodeConflict, "%s %s changed concurrently; retry", g.key.Kind, g.key.ID))
 			}
 		case errors.Is(err, truth.ErrIdempotencyConflict):
-			rec, lerr := g.rt.store.Idempotency(ctx, g.key.Tenant, cmd.IdempotencyKey)
-			if lerr != nil {
-				return errorReply(grains.Errorf(grains.CodeUnavailable, "idempotency record could not be read; retry later"))
-			}
-			return replay(rec, g.key, reqHash)
+			return firstResult(errorReply(grains.Errorf(grains.CodeUnavailable,
+				"idempotency record could not be read; retry later")))
 		default:
 			// The outcome of the write is unknown: forget the state so the
 			// next command starts from the store.

@@ -400,3 +400,48 @@ func TestClientCallsGrainsOfMembers(t *testing.T) {
 		t.Fatal("member b committed nothing")
 	}
 }
+
+// A repeat is answered with the first result whichever way it would have
+// gone this time: rejected by If-Match, rejected by the state machine, or
+// caught by the commit.
+func TestNodeIdempotentRepeatsOnEveryPath(t *testing.T) {
+	n := startTestNode(t, openStore(t), Config{})
+	key := func(k string) func(*call.Command) { return func(c *call.Command) { c.IdempotencyKey = k } }
+	ifMatch := func(rev int64) func(*call.Command) { return func(c *call.Command) { c.IfMatch = rev } }
+
+	// Decide would now fail (already exists): the first result comes back.
+	created := mustSend(t, n, "acme", "c1", "create", 0, key("create-1"))
+	again := mustSend(t, n, "acme", "c1", "create", 0, key("create-1"))
+	if !again.Replayed || again.Revision != created.Revision {
+		t.Fatalf("repeated create = %+v, want the first result replayed", again)
+	}
+
+	// If-Match would now fail: a conditional repeat still gets the first result.
+	first := mustSend(t, n, "acme", "c1", "add", 2, key("cond-1"), ifMatch(created.Revision))
+	mustSend(t, n, "acme", "c1", "add", 1)
+	repeat := mustSend(t, n, "acme", "c1", "add", 2, key("cond-1"), ifMatch(created.Revision))
+	if !repeat.Replayed || repeat.Revision != first.Revision {
+		t.Fatalf("conditional repeat = %+v, want first result (revision %d)", repeat, first.Revision)
+	}
+
+	// Decide would succeed again: the commit finds the key and nothing changes.
+	before, _ := n.Get(context.Background(), "acme", "counter", "c1")
+	r := mustSend(t, n, "acme", "c1", "add", 2, key("cond-1"))
+	if !r.Replayed {
+		t.Fatalf("unconditional repeat applied again: %+v", r)
+	}
+	after, _ := n.Get(context.Background(), "acme", "counter", "c1")
+	if after.Revision != before.Revision || value(t, after) != value(t, before) {
+		t.Fatalf("repeat changed state: %d/%d -> %d/%d", before.Revision, value(t, before), after.Revision, value(t, after))
+	}
+
+	// The key on another aggregate is a reuse, caught at the commit.
+	mustSend(t, n, "acme", "c2", "create", 0)
+	if _, err := send(t, n, "acme", "c2", "add", 2, key("cond-1")); grains.CodeOf(err) != grains.CodeIdempotencyKeyReused {
+		t.Fatalf("key reused on another grain: %v, want idempotency_key_reused", err)
+	}
+	c2, _ := n.Get(context.Background(), "acme", "counter", "c2")
+	if value(t, c2) != 0 {
+		t.Fatalf("the refused reuse changed c2 to %d", value(t, c2))
+	}
+}
