@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -86,9 +87,26 @@ func Mint(key ed25519.PrivateKey, c Claims, ttl time.Duration) (string, error) {
 // Verifier checks tokens against a fixed set of Ed25519 public keys; a token
 // signed by any of them is accepted (so keys can be rotated by publishing the
 // new one before signing with it). A Verifier is safe for concurrent use.
+//
+// Verified tokens are remembered (up to CacheSize of them) until they
+// expire, so a client that sends the same token with every request pays
+// for the signature check once. A remembered token is still refused once it
+// has expired.
 type Verifier struct {
 	keys   jwt.VerificationKeySet
 	parser *jwt.Parser
+	now    func() time.Time
+
+	mu    sync.Mutex
+	cache map[string]verified
+}
+
+// CacheSize bounds how many verified tokens a Verifier remembers.
+const CacheSize = 10000
+
+type verified struct {
+	principal Principal
+	expires   time.Time
 }
 
 // NewVerifier returns a Verifier trusting keys. At least one key is required.
@@ -103,38 +121,71 @@ func NewVerifier(keys ...ed25519.PublicKey) (*Verifier, error) {
 		}
 		set.Keys = append(set.Keys, k)
 	}
-	return &Verifier{
-		keys: set,
-		parser: jwt.NewParser(
-			jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
-			jwt.WithIssuer(Issuer),
-			jwt.WithExpirationRequired(),
-			jwt.WithIssuedAt(),
-			jwt.WithLeeway(Leeway),
-		),
-	}, nil
+	v := &Verifier{now: time.Now, cache: make(map[string]verified), keys: set}
+	v.parser = jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
+		jwt.WithIssuer(Issuer),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(Leeway),
+		jwt.WithTimeFunc(func() time.Time { return v.now() }),
+	)
+	return v, nil
 }
 
 // Verify checks token and returns its principal. Errors wrap ErrInvalidToken,
 // ErrTokenExpired or ErrMissingTenant.
 func (v *Verifier) Verify(token string) (Principal, error) {
+	now := v.now()
+	v.mu.Lock()
+	hit, ok := v.cache[token]
+	if ok && !now.Before(hit.expires.Add(Leeway)) {
+		delete(v.cache, token)
+		ok = false
+	}
+	v.mu.Unlock()
+	if ok {
+		return hit.principal, nil
+	}
+	p, exp, err := v.verify(token)
+	if err != nil {
+		return Principal{}, err
+	}
+	v.mu.Lock()
+	if len(v.cache) >= CacheSize {
+		// Make room: forget an arbitrary tenth (map order is random).
+		n := 0
+		for k := range v.cache {
+			delete(v.cache, k)
+			if n++; n >= CacheSize/10 {
+				break
+			}
+		}
+	}
+	v.cache[token] = verified{principal: p, expires: exp}
+	v.mu.Unlock()
+	return p, nil
+}
+
+// verify checks the signature and claims of token.
+func (v *Verifier) verify(token string) (Principal, time.Time, error) {
 	var tc tokenClaims
 	_, err := v.parser.ParseWithClaims(token, &tc, func(*jwt.Token) (any, error) { return v.keys, nil })
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
-		return Principal{}, ErrTokenExpired
+		return Principal{}, time.Time{}, ErrTokenExpired
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
-		return Principal{}, fmt.Errorf("%w: signature or algorithm not accepted", ErrInvalidToken)
+		return Principal{}, time.Time{}, fmt.Errorf("%w: signature or algorithm not accepted", ErrInvalidToken)
 	case err != nil:
-		return Principal{}, fmt.Errorf("%w: %s", ErrInvalidToken, reason(err))
+		return Principal{}, time.Time{}, fmt.Errorf("%w: %s", ErrInvalidToken, reason(err))
 	}
 	if tc.Tenant == "" {
-		return Principal{}, ErrMissingTenant
+		return Principal{}, time.Time{}, ErrMissingTenant
 	}
 	if err := ValidTenant(grains.TenantID(tc.Tenant)); err != nil {
-		return Principal{}, fmt.Errorf("%w: %v", ErrMissingTenant, err)
+		return Principal{}, time.Time{}, fmt.Errorf("%w: %v", ErrMissingTenant, err)
 	}
-	return Principal{Subject: tc.Subject, Tenant: grains.TenantID(tc.Tenant), Roles: tc.Roles}, nil
+	return Principal{Subject: tc.Subject, Tenant: grains.TenantID(tc.Tenant), Roles: tc.Roles}, tc.ExpiresAt.Time, nil
 }
 
 // reason names what was wrong with a token without echoing its content.
