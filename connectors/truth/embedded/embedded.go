@@ -21,6 +21,7 @@ import (
 	"sync"
 
 	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/bloom"
 
 	"github.com/grainline/grainline/connectors/truth"
 )
@@ -110,6 +111,12 @@ func Open(cfg Config, log *slog.Logger) (*Store, error) {
 		MemTableSize:       cfg.MemTableBytes,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLogger{log},
+	}
+	// Bloom filters let lookups of absent keys (a new aggregate's snapshot,
+	// an unused idempotency key) skip the tables that cannot hold them.
+	opts.Levels = make([]pebble.LevelOptions, 7)
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	db, err := pebble.Open(cfg.Dir, opts)
 	if err != nil {
