@@ -204,7 +204,7 @@ func (g *grain[S]) handle(ctx context.Context, cmd *wirepb.GrainCommand) *wirepb
 		switch {
 		case err == nil:
 			g.state, g.revision = next, commit.Snapshot.Revision
-			return g.reply(false)
+			return &wirepb.GrainReply{Revision: g.revision, State: commit.Snapshot.State}
 		case errors.Is(err, truth.ErrRevisionConflict):
 			// Another activation committed first. Its snapshot is the truth:
 			// reload and decide again.
@@ -271,10 +271,7 @@ func (g *grain[S]) commit(cmd *wirepb.GrainCommand, next S, events []grains.Even
 		}
 	}
 	if cmd.IdempotencyKey != "" {
-		resp, err := json.Marshal(storedResponse{Revision: rev, State: state})
-		if err != nil {
-			return truth.Commit{}, err
-		}
+		// The first result is the new state at rev (Idempotency.Revision).
 		c.Idempotency = &truth.Idempotency{
 			Tenant:      g.key.Tenant,
 			Key:         cmd.IdempotencyKey,
@@ -282,7 +279,7 @@ func (g *grain[S]) commit(cmd *wirepb.GrainCommand, next S, events []grains.Even
 			Command:     cmd.Name,
 			RequestHash: reqHash,
 			Revision:    rev,
-			Response:    resp,
+			Response:    state,
 			CreatedAt:   env.Now,
 		}
 	}
@@ -307,23 +304,12 @@ func (g *grain[S]) reply(replayed bool) *wirepb.GrainReply {
 	return &wirepb.GrainReply{Revision: g.revision, State: state, Replayed: replayed}
 }
 
-// storedResponse is the first result of an idempotent command, replayed to
-// repeats.
-type storedResponse struct {
-	Revision int64           `json:"revision"`
-	State    json.RawMessage `json:"state"`
-}
-
 func replay(rec truth.Idempotency, key truth.Key, reqHash []byte) *wirepb.GrainReply {
 	if rec.Aggregate != key || string(rec.RequestHash) != string(reqHash) {
 		return errorReply(grains.Errorf(grains.CodeIdempotencyKeyReused,
 			"the Idempotency-Key was already used for a different request"))
 	}
-	var r storedResponse
-	if err := json.Unmarshal(rec.Response, &r); err != nil {
-		return errorReply(fmt.Errorf("actors: decode stored response: %w", err))
-	}
-	return &wirepb.GrainReply{Revision: r.Revision, State: r.State, Replayed: true}
+	return &wirepb.GrainReply{Revision: rec.Revision, State: rec.Response, Replayed: true}
 }
 
 // requestHash identifies a request for idempotency: same key, same hash.
