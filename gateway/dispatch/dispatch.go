@@ -182,7 +182,7 @@ func (d *Dispatcher) Do(ctx context.Context, req Request) Reply {
 		ID:             id,
 		Name:           req.Command,
 		Payload:        payload,
-		IdempotencyKey: req.IdempotencyKey,
+		IdempotencyKey: ClientKey(req.IdempotencyKey),
 		IfMatch:        req.IfMatch,
 		Actor:          req.Principal.Subject,
 		Roles:          req.Principal.Roles,

@@ -182,3 +182,26 @@ func TestDoRoutesCommandsWithPrincipal(t *testing.T) {
 		t.Errorf("problem body = %s", r.Body)
 	}
 }
+
+// A client's key cannot take the place of a key the platform derives for
+// its own commands ("quote-accepted:<event>", "task:<id>:<attempt>:result").
+func TestClientIdempotencyKeysHaveTheirOwnNamespace(t *testing.T) {
+	g := fakegrains.New()
+	d, err := New(Deps{Sender: g, Reader: g, Orders: g})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := auth.Principal{Subject: "mallory", Tenant: "demo", Roles: []string{"sales"}}
+	systemKey := "quote-accepted:demo/quote/q-1/6/0"
+	r := d.Do(context.Background(), Request{Principal: p, Kind: grains.KindQuote, Command: CommandCreate,
+		Payload: []byte(`{"currency":"EUR"}`), IdempotencyKey: systemKey})
+	if r.Status != 201 {
+		t.Fatalf("create = %+v", r)
+	}
+	if got := g.Sent()[0].IdempotencyKey; got != ClientKeyPrefix+systemKey {
+		t.Fatalf("recorded key = %q, want it under %q", got, ClientKeyPrefix)
+	}
+	if ClientKey("") != "" {
+		t.Fatal("an absent key must stay absent")
+	}
+}

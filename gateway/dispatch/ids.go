@@ -57,6 +57,21 @@ func ValidID(id string) error {
 	return nil
 }
 
+// ClientKeyPrefix puts clients' idempotency keys in a namespace of their
+// own: the platform's own commands carry keys derived from event and task
+// ids ("quote-accepted:...", "task:..."), and a client that sent such a key
+// first would make the platform's command look like a reused key.
+const ClientKeyPrefix = "api:"
+
+// ClientKey is the key under which a client's Idempotency-Key is recorded;
+// "" stays "".
+func ClientKey(key string) string {
+	if key == "" {
+		return ""
+	}
+	return ClientKeyPrefix + key
+}
+
 // ParseIdempotencyKey validates an Idempotency-Key value: empty means none;
 // otherwise 1 to 255 printable ASCII characters.
 func ParseIdempotencyKey(v string) (string, error) {
