@@ -105,7 +105,11 @@ type Store interface {
 	// and returns one result per commit, in order: nil, ErrRevisionConflict or
 	// ErrIdempotencyConflict. A failed commit writes nothing of its own and
 	// does not fail the others. The returned error is for the batch as a
-	// whole (e.g. the database is unreachable): then nothing was written.
+	// whole (e.g. the database is unreachable), and then the outcome of the
+	// batch may be unknown: a connection lost while the transaction commits
+	// leaves the caller unable to tell whether the batch was written whole
+	// or not at all (never in part). Callers must reload the snapshots (and
+	// idempotency records) before deciding again, not assume either outcome.
 	Commit(ctx context.Context, batch []Commit) ([]error, error)
 
 	// Idempotency returns the record for tenant and key, or ErrNotFound.
