@@ -39,10 +39,24 @@ type RelayConfig struct {
 	BackoffMin time.Duration
 	// BackoffMax caps the wait. Default 10s.
 	BackoffMax time.Duration
-	// Lock, optional, makes one relay of many the publisher: Run calls it
-	// until it returns ok, publishes only while holding it, and calls release
-	// when it returns. Without Lock the relay always publishes (run one).
-	Lock func(ctx context.Context) (release func(), ok bool, err error)
+	// Lock, optional, makes one relay of many the publisher. Run calls it
+	// every LockRetry until it returns ok, then publishes while it holds the
+	// lock: before every publish round it calls held (bounded by
+	// LockCheckTimeout), and when held fails the relay stops publishing,
+	// calls release and goes back to waiting for the lock. Run also calls
+	// release when it returns. A nil held means the lock cannot be lost.
+	// Without Lock the relay always publishes (run one).
+	//
+	// held narrows, but cannot close, the window in which two relays publish:
+	// the round in flight when the lock is lost still completes, so a record
+	// may be published by both (consumers dedupe by event_id).
+	Lock func(ctx context.Context) (release func(), held func(context.Context) error, ok bool, err error)
+	// LockRetry is how often a standby relay tries Lock again, and the least
+	// wait after a failed attempt. Default 2s.
+	LockRetry time.Duration
+	// LockCheckTimeout bounds each held call; a check that does not answer
+	// in time counts as a lost lock. Default 2s.
+	LockCheckTimeout time.Duration
 }
 
 func (c RelayConfig) withDefaults() RelayConfig {
@@ -58,17 +72,23 @@ func (c RelayConfig) withDefaults() RelayConfig {
 	if c.BackoffMax == 0 {
 		c.BackoffMax = 10 * time.Second
 	}
+	if c.LockRetry == 0 {
+		c.LockRetry = 2 * time.Second
+	}
+	if c.LockCheckTimeout == 0 {
+		c.LockCheckTimeout = 2 * time.Second
+	}
 	return c
 }
 
-// Validate checks c after defaults: a positive batch and intervals, and
-// BackoffMin <= BackoffMax.
+// Validate checks c after defaults: a positive batch, no negative interval,
+// and BackoffMin <= BackoffMax.
 func (c RelayConfig) Validate() error {
 	c = c.withDefaults()
 	switch {
 	case c.Batch < 1:
 		return fmt.Errorf("%w: relay batch %d", ErrConfig, c.Batch)
-	case c.PollInterval < 0 || c.BackoffMin < 0 || c.BackoffMax < 0:
+	case c.PollInterval < 0 || c.BackoffMin < 0 || c.BackoffMax < 0 || c.LockRetry < 0 || c.LockCheckTimeout < 0:
 		return fmt.Errorf("%w: negative relay interval", ErrConfig)
 	case c.BackoffMin > c.BackoffMax:
 		return fmt.Errorf("%w: relay backoff min %s above max %s", ErrConfig, c.BackoffMin, c.BackoffMax)
@@ -80,7 +100,9 @@ func (c RelayConfig) Validate() error {
 type RelayStats struct {
 	Published   uint64 // records published and acked
 	Batches     uint64 // batches published and acked
-	Failures    uint64 // failed reads, publishes and acks
+	Failures    uint64 // failed reads, publishes, acks and lock calls
+	LeaderLost  uint64 // times the relay found it had lost the lock
+	Leader      bool   // publishing now: holds the lock, or runs without one
 	LastError   string // the last failure, "" if none
 	LastErrorAt time.Time
 }
@@ -100,6 +122,8 @@ type Relay struct {
 	published atomic.Uint64
 	batches   atomic.Uint64
 	failures  atomic.Uint64
+	lost      atomic.Uint64
+	leader    atomic.Bool
 	mu        sync.Mutex
 	lastErr   string
 	lastErrAt time.Time
@@ -138,6 +162,8 @@ func (r *Relay) Stats() RelayStats {
 		Published:   r.published.Load(),
 		Batches:     r.batches.Load(),
 		Failures:    r.failures.Load(),
+		LeaderLost:  r.lost.Load(),
+		Leader:      r.leader.Load(),
 		LastError:   r.lastErr,
 		LastErrorAt: r.lastErrAt,
 	}
@@ -158,6 +184,19 @@ func (r *Relay) Register(reg prometheus.Registerer) error {
 			Name: "grainline_outbox_failures_total",
 			Help: "Failed outbox reads, publishes and acknowledgements (each is retried).",
 		}, func() float64 { return float64(r.failures.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "grainline_outbox_relay_leader_lost_total",
+			Help: "Times the outbox relay found it had lost the relay lock and stopped publishing.",
+		}, func() float64 { return float64(r.lost.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "grainline_outbox_relay_leader",
+			Help: "1 while this outbox relay publishes (holds the relay lock), else 0.",
+		}, func() float64 {
+			if r.leader.Load() {
+				return 1
+			}
+			return 0
+		}),
 	}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
@@ -168,22 +207,42 @@ func (r *Relay) Register(reg prometheus.Registerer) error {
 }
 
 // Run publishes until ctx is done, then returns nil. Failures are logged,
-// counted and retried with backoff; they never end Run.
+// counted and retried with backoff; they never end Run. With cfg.Lock, Run
+// publishes only while it holds the lock (see RelayConfig.Lock).
 func (r *Relay) Run(ctx context.Context) error {
-	if r.cfg.Lock != nil {
-		release, err := r.lead(ctx)
+	if r.cfg.Lock == nil {
+		r.leader.Store(true)
+		defer r.leader.Store(false)
+		r.publish(ctx, nil)
+		return nil
+	}
+	for {
+		release, held, err := r.lead(ctx)
 		if err != nil {
 			return nil // ctx done while waiting
 		}
-		defer release()
+		r.leader.Store(true)
+		r.publish(ctx, held)
+		r.leader.Store(false)
+		release()
+		if ctx.Err() != nil {
+			return nil
+		}
+		r.log.Warn("outbox relay lost the relay lock, standing by", "retry", r.cfg.LockRetry)
+		r.wait(ctx, r.cfg.LockRetry)
 	}
+}
+
+// publish reads, publishes and acks the outbox until ctx is done or, when
+// held is not nil, until held fails before a publish round.
+func (r *Relay) publish(ctx context.Context, held func(context.Context) error) {
 	failures := 0
 	var pending []truth.OutboxRecord // read but not yet acked
 	var waves [][]*sarama.ProducerMessage
 	sent := 0 // waves of pending Kafka acknowledged
 	for {
 		if ctx.Err() != nil {
-			return nil
+			return
 		}
 		if pending == nil {
 			recs, err := r.out.PendingOutbox(ctx, r.cfg.Batch)
@@ -201,6 +260,15 @@ func (r *Relay) Run(ctx context.Context) error {
 				continue
 			}
 			pending, sent = recs, 0
+		}
+		if sent < len(waves) && held != nil {
+			if err := r.checkHeld(ctx, held); err != nil {
+				if ctx.Err() == nil {
+					r.lost.Add(1)
+					r.record("relay lock", err)
+				}
+				return
+			}
 		}
 		var sendErr error
 		for sent < len(waves) {
@@ -234,27 +302,44 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 }
 
-// lead waits until cfg.Lock grants leadership or ctx is done.
-func (r *Relay) lead(ctx context.Context) (func(), error) {
+// checkHeld calls held bounded by cfg.LockCheckTimeout.
+func (r *Relay) checkHeld(ctx context.Context, held func(context.Context) error) error {
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.LockCheckTimeout)
+	defer cancel()
+	return held(cctx)
+}
+
+// lead waits until cfg.Lock grants leadership or ctx is done. A standby tries
+// again every cfg.LockRetry; after failed attempts it waits the failure
+// backoff, but never less than LockRetry.
+func (r *Relay) lead(ctx context.Context) (release func(), held func(context.Context) error, err error) {
 	failures := 0
 	for {
-		release, ok, err := r.cfg.Lock(ctx)
+		release, held, ok, err := r.cfg.Lock(ctx)
+		wait := r.cfg.LockRetry
 		switch {
 		case err != nil:
 			failures++
-			r.fail(ctx, "acquire relay lock", err, failures)
+			r.record("acquire relay lock", err)
+			if d := backoff(r.cfg.BackoffMin, r.cfg.BackoffMax, failures); d > wait {
+				wait = d
+			}
+			r.log.Warn("outbox relay lock failed, retrying", "err", err, "attempt", failures, "backoff", wait)
 		case ok:
 			r.log.Info("outbox relay is the leader")
 			if release == nil {
 				release = func() {}
 			}
-			return release, nil
+			return release, held, nil
 		default:
 			failures = 0
-			r.idle(ctx)
 		}
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		r.wait(ctx, wait)
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
 		}
 	}
 }
@@ -342,16 +427,26 @@ func Message(ev truth.Event) (*sarama.ProducerMessage, error) {
 
 // fail records err and waits the backoff of the n-th consecutive failure.
 func (r *Relay) fail(ctx context.Context, op string, err error, n int) {
-	r.failures.Add(1)
-	r.mu.Lock()
-	r.lastErr = op + ": " + err.Error()
-	r.lastErrAt = time.Now()
-	r.mu.Unlock()
+	r.record(op, err)
 	if ctx.Err() != nil {
 		return
 	}
 	d := backoff(r.cfg.BackoffMin, r.cfg.BackoffMax, n)
 	r.log.Warn("outbox relay failed, retrying", "op", op, "err", err, "attempt", n, "backoff", d)
+	r.wait(ctx, d)
+}
+
+// record counts a failure and remembers it as the last error.
+func (r *Relay) record(op string, err error) {
+	r.failures.Add(1)
+	r.mu.Lock()
+	r.lastErr = op + ": " + err.Error()
+	r.lastErrAt = time.Now()
+	r.mu.Unlock()
+}
+
+// wait sleeps d or until ctx is done. Unlike idle it ignores Notify.
+func (r *Relay) wait(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -263,18 +263,19 @@ func TestRelayPublishesOnlyWhileHoldingTheLock(t *testing.T) {
 	var granted, released atomic.Bool
 	prod := &stubProducer{}
 	cfg := fastRelay()
-	cfg.Lock = func(ctx context.Context) (func(), bool, error) {
+	cfg.LockRetry = 20 * time.Millisecond
+	cfg.Lock = func(ctx context.Context) (func(), func(context.Context) error, bool, error) {
 		switch n := attempts.Add(1); {
 		case n == 2:
-			return nil, false, errors.New("lock store unreachable")
+			return nil, nil, false, errors.New("lock store unreachable")
 		case n < 4:
 			if prod.calls.Load() != 0 {
 				t.Errorf("published before holding the lock")
 			}
-			return nil, false, nil
+			return nil, nil, false, nil
 		}
 		granted.Store(true)
-		return func() { released.Store(true) }, true, nil
+		return func() { released.Store(true) }, nil, true, nil
 	}
 	r, err := kafka.NewRelay(cfg, out, prod, testLogger(t))
 	if err != nil {
@@ -294,6 +295,136 @@ func TestRelayPublishesOnlyWhileHoldingTheLock(t *testing.T) {
 	}
 	if st := r.Stats(); st.Failures != 1 {
 		t.Errorf("stats %+v, want the one lock failure", st)
+	}
+}
+
+// fakeLock is a relay lock whose holder can be told it lost the lock.
+type fakeLock struct {
+	mu       sync.Mutex
+	free     bool // Lock grants when free
+	holder   int  // grants so far; the current holder's number
+	lostBy   int  // holder number that lost the lock, 0 if none
+	attempts int
+	releases int
+	checks   int
+}
+
+func (l *fakeLock) lock(context.Context) (func(), func(context.Context) error, bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.attempts++
+	if !l.free {
+		return nil, nil, false, nil
+	}
+	l.free = false
+	l.holder++
+	me := l.holder
+	release := func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.releases++
+	}
+	held := func(context.Context) error {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.checks++
+		if l.lostBy == me {
+			return errors.New("session terminated")
+		}
+		return nil
+	}
+	return release, held, true, nil
+}
+
+func (l *fakeLock) do(f func(l *fakeLock)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f(l)
+}
+
+func (l *fakeLock) get(f func(l *fakeLock) int) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return f(l)
+}
+
+// A relay that learns before a publish round that its lock is gone publishes
+// nothing more, releases the lock, stands by, and publishes again once it
+// holds the lock anew.
+func TestRelayStopsPublishingWhenTheLockIsLost(t *testing.T) {
+	out := newMemOutbox()
+	first := addEvents(out, "cpq.quote.events.v1", 3, 2, 1)
+	prod := &stubProducer{}
+	lk := &fakeLock{free: true}
+	cfg := fastRelay()
+	cfg.LockRetry = 30 * time.Millisecond
+	cfg.Lock = lk.lock
+	r, err := kafka.NewRelay(cfg, out, prod, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runRelay(t, r)
+	eventually(t, 10*time.Second, "first records acked", func() bool { return out.ackedCount() == first })
+	if !r.Stats().Leader {
+		t.Fatalf("relay publishing but Stats.Leader is false")
+	}
+	if lk.get(func(l *fakeLock) int { return l.checks }) == 0 {
+		t.Fatalf("published without checking the lock")
+	}
+	// Another relay takes over: ours loses the lock and the lock is taken.
+	lk.do(func(l *fakeLock) { l.lostBy = 1 })
+	calls := prod.calls.Load()
+	second := addEvents(out, "cpq.quote.events.v1", 3, 2, 3)
+	r.Notify()
+	eventually(t, 10*time.Second, "lost lock noticed and released", func() bool {
+		return r.Stats().LeaderLost == 1 && lk.get(func(l *fakeLock) int { return l.releases }) == 1
+	})
+	if st := r.Stats(); st.Leader {
+		t.Errorf("Stats.Leader true after the lock was lost")
+	}
+	// Standing by: several lock attempts, no publishing.
+	before := lk.get(func(l *fakeLock) int { return l.attempts })
+	eventually(t, 10*time.Second, "standby lock attempts", func() bool {
+		return lk.get(func(l *fakeLock) int { return l.attempts }) >= before+2
+	})
+	if n := prod.calls.Load(); n != calls {
+		t.Fatalf("%d publish calls after the lock was lost", n-calls)
+	}
+	if n := out.ackedCount(); n != first {
+		t.Fatalf("%d records acked after the lock was lost, want %d", n, first)
+	}
+	// The lock is free again: the relay leads and publishes the rest.
+	lk.do(func(l *fakeLock) { l.free = true })
+	eventually(t, 10*time.Second, "remaining records acked", func() bool { return out.ackedCount() == first+second })
+	if !r.Stats().Leader || lk.get(func(l *fakeLock) int { return l.holder }) != 2 {
+		t.Fatalf("relay did not lead again: stats %+v", r.Stats())
+	}
+}
+
+// A standby tries the lock every LockRetry, not on every Notify or poll.
+func TestRelayStandbyTriesTheLockEveryLockRetry(t *testing.T) {
+	lk := &fakeLock{}
+	cfg := fastRelay()
+	cfg.PollInterval = time.Millisecond
+	cfg.LockRetry = 100 * time.Millisecond
+	cfg.Lock = lk.lock
+	r, err := kafka.NewRelay(cfg, newMemOutbox(), &stubProducer{}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runRelay(t, r)
+	start := time.Now()
+	for time.Since(start) < 450*time.Millisecond {
+		r.Notify()
+		time.Sleep(time.Millisecond)
+	}
+	stop()
+	// 450ms at one try per 100ms: 5 tries, 6 at most with the first.
+	if n := lk.get(func(l *fakeLock) int { return l.attempts }); n < 1 || n > 6 {
+		t.Fatalf("%d lock attempts in 450ms with LockRetry 100ms", n)
+	}
+	if r.Stats().Leader {
+		t.Fatalf("standby reports itself leader")
 	}
 }
 
@@ -329,6 +460,8 @@ func TestRelayConfigValidate(t *testing.T) {
 		{Batch: -1},
 		{BackoffMin: time.Second, BackoffMax: time.Millisecond},
 		{PollInterval: -time.Second},
+		{LockRetry: -time.Second},
+		{LockCheckTimeout: -time.Second},
 	} {
 		if _, err := kafka.NewRelay(tc, newMemOutbox(), &stubProducer{}, nil); !errors.Is(err, kafka.ErrConfig) {
 			t.Errorf("NewRelay(%+v) = %v, want ErrConfig", tc, err)

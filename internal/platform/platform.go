@@ -258,7 +258,7 @@ func (p *Platform) start(ctx, runCtx context.Context) (err error) {
 	needStore := p.has(RoleNode) || p.has(RoleRelay) || p.has(RoleGateway)
 	needKafka := !cfg.NoStreams && (p.has(RoleRelay) || p.has(RoleProcessors) || p.has(RoleWorker) || p.has(RoleGateway))
 
-	var relayLock func(ctx context.Context) (func(), bool, error)
+	var relayLock func(ctx context.Context) (func(), func(context.Context) error, bool, error)
 	if needStore {
 		if relayLock, err = p.openStore(ctx); err != nil {
 			return err
@@ -355,7 +355,7 @@ func opsHandler(reg *prometheus.Registry, ready []func(ctx context.Context) erro
 }
 
 // openStore opens the truth store and, in dev, seeds the demo catalog.
-func (p *Platform) openStore(ctx context.Context) (relayLock func(ctx context.Context) (func(), bool, error), err error) {
+func (p *Platform) openStore(ctx context.Context) (relayLock func(ctx context.Context) (func(), func(context.Context) error, bool, error), err error) {
 	cfg := p.cfg
 	if cfg.PostgresDSN != "" {
 		pg, err := postgres.Open(ctx, postgres.Config{DSN: cfg.PostgresDSN, MaxConns: 32}, p.log)

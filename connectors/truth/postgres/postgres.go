@@ -31,6 +31,9 @@ var (
 	// != ExpectedRevision+1, an empty key, an idempotency record without a
 	// key). It is reported for that commit only.
 	ErrInvalidCommit = errors.New("postgres: invalid commit")
+	// ErrRelayLockLost: the relay lock's session no longer holds the lock
+	// (the session ended, the check timed out, or release was called).
+	ErrRelayLockLost = errors.New("postgres: relay lock lost")
 )
 
 // relayLockKey is the advisory lock key of the outbox relay.
@@ -265,13 +268,22 @@ func (s *Store) AuditTrail(ctx context.Context, key truth.Key) ([]truth.Audit, e
 
 // TryRelayLock tries to become the one outbox relay that publishes. On
 // success it holds a session-level advisory lock on a dedicated connection
-// (taken out of the pool) until release is called; if the process dies the
-// session ends and the lock is freed. ok is false when another relay holds
-// it. release is safe to call more than once.
-func (s *Store) TryRelayLock(ctx context.Context) (release func(), ok bool, err error) {
+// (taken out of the pool) until release is called; if the process dies or the
+// session is cut the server frees the lock. ok is false when another relay
+// holds it; then no connection is kept.
+//
+// held reports whether the lock is still ours: it asks the server, on the
+// lock's own session, whether pg_locks lists the advisory lock as granted to
+// that backend, and returns an error wrapping ErrRelayLockLost when it does
+// not, when the session is gone or when ctx ends first (bound ctx with a short
+// timeout: a cut network otherwise waits for TCP). After a lost lock the
+// caller must stop publishing and call release. held and release are safe for
+// concurrent use; release is safe to call more than once, and held after
+// release reports the lock lost.
+func (s *Store) TryRelayLock(ctx context.Context) (release func(), held func(context.Context) error, ok bool, err error) {
 	c, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return nil, false, fmt.Errorf("postgres: relay lock: acquire connection: %w", err)
+		return nil, nil, false, fmt.Errorf("postgres: relay lock: acquire connection: %w", err)
 	}
 	conn := c.Hijack()
 	closeConn := func() {
@@ -281,13 +293,44 @@ func (s *Store) TryRelayLock(ctx context.Context) (release func(), ok bool, err 
 	}
 	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, relayLockKey).Scan(&ok); err != nil {
 		closeConn()
-		return nil, false, fmt.Errorf("postgres: relay lock: %w", err)
+		return nil, nil, false, fmt.Errorf("postgres: relay lock: %w", err)
 	}
 	if !ok {
 		closeConn()
-		return nil, false, nil
+		return nil, nil, false, nil
 	}
-	var once sync.Once
-	// Ending the session frees the lock.
-	return func() { once.Do(closeConn) }, true, nil
+	var (
+		mu       sync.Mutex // serialises use of conn
+		released bool
+	)
+	release = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !released {
+			released = true
+			// Ending the session frees the lock.
+			closeConn()
+		}
+	}
+	held = func(ctx context.Context) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if released {
+			return fmt.Errorf("%w: released", ErrRelayLockLost)
+		}
+		var n int
+		// A bigint advisory lock shows as classid = high 32 bits, objid =
+		// low 32 bits, objsubid = 1.
+		err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_locks
+			WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted
+			  AND objsubid = 1 AND ((classid::bigint << 32) | objid::bigint) = $1`, relayLockKey).Scan(&n)
+		switch {
+		case err != nil:
+			return fmt.Errorf("%w: %w", ErrRelayLockLost, err)
+		case n == 0:
+			return fmt.Errorf("%w: not in pg_locks for this session", ErrRelayLockLost)
+		}
+		return nil
+	}
+	return release, held, true, nil
 }

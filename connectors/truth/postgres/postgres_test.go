@@ -47,7 +47,9 @@ var harness = truthtest.Harness{
 		migrate(t, dsn)
 		return dsn
 	},
-	Open: func(t testing.TB, dsn string) truth.Store { return open(t, dsn) },
+	Open:   func(t testing.TB, dsn string) truth.Store { return open(t, dsn) },
+	Settle: settle,
+	View:   view,
 }
 
 func TestConformance(t *testing.T) { truthtest.Run(t, harness) }
@@ -84,20 +86,26 @@ func TestRelayLock(t *testing.T) {
 	defer a.Close()
 	defer b.Close()
 
-	release, ok, err := a.TryRelayLock(ctx)
+	release, held, ok, err := a.TryRelayLock(ctx)
 	if err != nil || !ok {
 		t.Fatalf("first relay: ok=%v err=%v", ok, err)
 	}
-	if _, ok, err := b.TryRelayLock(ctx); err != nil || ok {
+	if err := held(ctx); err != nil {
+		t.Fatalf("held while holding: %v", err)
+	}
+	if _, _, ok, err := b.TryRelayLock(ctx); err != nil || ok {
 		t.Fatalf("second relay got the lock while the first holds it: ok=%v err=%v", ok, err)
 	}
 	release()
 	release() // harmless
+	if err := held(ctx); !errors.Is(err, postgres.ErrRelayLockLost) {
+		t.Fatalf("held after release = %v, want ErrRelayLockLost", err)
+	}
 	// The lock is free once the first session is gone; poll, since the
 	// server ends the session asynchronously.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		rel, ok, err := b.TryRelayLock(ctx)
+		rel, _, ok, err := b.TryRelayLock(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,6 +115,52 @@ func TestRelayLock(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("lock not free after release")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A relay whose lock session is terminated learns it from held, and
+// another relay can take the lock.
+func TestRelayLockLostWhenSessionEnds(t *testing.T) {
+	ctx := context.Background()
+	dsn := harness.NewLocation(t)
+	a, b := open(t, dsn), open(t, dsn)
+	defer a.Close()
+	defer b.Close()
+	release, held, ok, err := a.TryRelayLock(ctx)
+	if err != nil || !ok {
+		t.Fatalf("first relay: ok=%v err=%v", ok, err)
+	}
+	defer release()
+	var pid int
+	if err := b.Pool().QueryRow(ctx, `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&pid); err != nil {
+		t.Fatalf("find lock holder: %v", err)
+	}
+	var killed bool
+	if err := b.Pool().QueryRow(ctx, `SELECT pg_terminate_backend($1)`, pid).Scan(&killed); err != nil || !killed {
+		t.Fatalf("terminate lock session %d: killed=%v err=%v", pid, killed, err)
+	}
+	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := held(hctx); !errors.Is(err, postgres.ErrRelayLockLost) {
+		t.Fatalf("held after the session was terminated = %v, want ErrRelayLockLost", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rel, held2, ok, err := b.TryRelayLock(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			if err := held2(ctx); err != nil {
+				t.Fatalf("new holder: held = %v", err)
+			}
+			rel()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("lock not free after its session was terminated")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -124,7 +178,7 @@ func TestRelayLockRace(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rel, ok, err := s.TryRelayLock(ctx)
+			rel, _, ok, err := s.TryRelayLock(ctx)
 			if err != nil {
 				t.Error(err)
 				return
