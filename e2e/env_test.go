@@ -113,6 +113,8 @@ func startPlatform(t *testing.T, m mode, o platformOpts) *env {
 		cfg.NATSURL = testenv.NATS(t)
 		e.topicPfx = "e2e-" + suffix + "-"
 		cfg.TopicPrefix = e.topicPfx
+		// Registered before the platform's close, so it runs after it.
+		dropNamespaceOnCleanup(t, e.brokers, e.topicPfx)
 		e.natsPrefix = "gl" + suffix
 		cfg.NATSPrefix = e.natsPrefix
 	}
