@@ -24,7 +24,8 @@ type CommitterConfig struct {
 	// off (every commit is its own transaction): the benchmark baseline.
 	// Default 512.
 	MaxBatch int
-	// QueueDepth is how many commits may wait for the writer. Default 4096.
+	// QueueDepth is how many commits may wait for the writer. Default
+	// max(4096, 8×MaxBatch).
 	QueueDepth int
 	// WriteTimeout bounds one batch write. Default 10s.
 	WriteTimeout time.Duration
@@ -38,7 +39,7 @@ func (c *CommitterConfig) setDefaults() {
 		c.MaxBatch = 512
 	}
 	if c.QueueDepth == 0 {
-		c.QueueDepth = 4096
+		c.QueueDepth = max(4096, 8*c.MaxBatch)
 	}
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = 10 * time.Second

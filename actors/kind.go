@@ -27,6 +27,9 @@ type Kind interface {
 // activation is the runtime side of one grain activation.
 type activation interface {
 	handle(ctx context.Context, cmd *wirepb.GrainCommand) *wirepb.GrainReply
+	// exists reports whether the activation holds a created aggregate; one
+	// that does not is not kept around.
+	exists() bool
 }
 
 // TopicsFunc names the topics an event is published to. The first is the
@@ -122,7 +125,10 @@ func (g *grain[S]) load(ctx context.Context) error {
 	return nil
 }
 
+func (g *grain[S]) exists() bool { return g.loaded && g.kind.b.Exists(g.state) }
+
 func (g *grain[S]) handle(ctx context.Context, cmd *wirepb.GrainCommand) *wirepb.GrainReply {
+	fresh := !g.loaded // the state comes from the store in this call
 	if !g.loaded {
 		if err := g.load(ctx); err != nil {
 			g.rt.log.Error("load snapshot", "tenant_id", g.key.Tenant, "kind", g.key.Kind, "id", g.key.ID, "error", err)
@@ -186,6 +192,20 @@ func (g *grain[S]) handle(ctx context.Context, cmd *wirepb.GrainCommand) *wirepb
 		}
 		env.Now = g.rt.now()
 		events, err := g.kind.b.Decide(g.state, command, env)
+		if err != nil && !fresh {
+			// A rejection is only as good as the state behind it: another
+			// activation (during a membership change) may have moved the
+			// aggregate on. Check the store once before refusing.
+			fresh = true
+			rev := g.revision
+			if lerr := g.load(ctx); lerr != nil {
+				g.loaded = false
+				return errorReply(grains.Errorf(grains.CodeUnavailable, "state could not be reloaded; retry later"))
+			}
+			if g.revision != rev {
+				continue
+			}
+		}
 		if err != nil {
 			return firstResult(errorReply(err))
 		}

@@ -414,6 +414,12 @@ func (a *grainActor) Receive(ctx actor.Context) {
 		reply := a.act.handle(cctx, m)
 		cancel()
 		ctx.Respond(reply)
+		if !a.act.exists() {
+			// Nothing to keep: reads of unknown ids must not pile up
+			// activations. A message queued behind the stop is answered as
+			// a dead letter, and the caller resends it to a new activation.
+			ctx.Poison(ctx.Self())
+		}
 	case *actor.ReceiveTimeout:
 		// Passivate: the state is durable, the next command reactivates.
 		ctx.Poison(ctx.Self())

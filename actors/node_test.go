@@ -53,6 +53,14 @@ var counterBehavior = grains.Behavior[counterState]{
 				return nil, nil
 			}
 			return []grains.Event{counterEvent{Type: "Added", N: c.N}}, nil
+		case "sub":
+			if !s.Created {
+				return nil, grains.Errorf(grains.CodeNotFound, "no counter")
+			}
+			if s.Value < c.N {
+				return nil, grains.Errorf(grains.CodeInvalidTransition, "value %d is below %d", s.Value, c.N)
+			}
+			return []grains.Event{counterEvent{Type: "Added", N: -c.N}}, nil
 		}
 		return nil, grains.Errorf(grains.CodeBadRequest, "unknown command %q", c.name)
 	},
@@ -443,5 +451,73 @@ func TestNodeIdempotentRepeatsOnEveryPath(t *testing.T) {
 	c2, _ := n.Get(context.Background(), "acme", "counter", "c2")
 	if value(t, c2) != 0 {
 		t.Fatalf("the refused reuse changed c2 to %d", value(t, c2))
+	}
+}
+
+// An activation for an id that does not exist is not kept: reads of
+// unknown ids cannot pile up activations, and a command that races the
+// stop is resent, not lost.
+func TestNodeDropsActivationsOfMissingGrains(t *testing.T) {
+	n := startTestNode(t, openStore(t), Config{})
+	kind := n.cluster.GetClusterKind("counter")
+	for i := 0; i < 20; i++ {
+		if _, err := n.Get(context.Background(), "acme", "counter", fmt.Sprintf("ghost-%d", i)); grains.CodeOf(err) != grains.CodeNotFound {
+			t.Fatalf("get ghost: %v", err)
+		}
+	}
+	waitFor(t, "ghost activations to stop", func() bool { return kind.Count() == 0 })
+
+	// Reads and a create racing on one id: every call is answered at once
+	// (well inside the timeout), and the create lands exactly once.
+	var wg sync.WaitGroup
+	errs := make(chan error, 41)
+	start := time.Now()
+	for i := 0; i < 40; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := n.Get(context.Background(), "acme", "counter", "racy"); err != nil && grains.CodeOf(err) != grains.CodeNotFound {
+				errs <- err
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); _, err := send(t, n, "acme", "racy", "create", 0); errs <- err }()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("call failed: %v", err)
+		}
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("calls took %v: a message was lost behind a stop and waited for its timeout", d)
+	}
+	if r, err := n.Get(context.Background(), "acme", "counter", "racy"); err != nil || r.Revision != 1 {
+		t.Fatalf("racy: %+v %v, want created once", r, err)
+	}
+}
+
+// A rejection decided on a stale activation is checked against the store:
+// if another activation moved the grain on, the command is decided again.
+func TestStaleActivationRechecksBeforeRejecting(t *testing.T) {
+	store := openStore(t)
+	a := startTestNode(t, store, Config{})
+	b := startTestNode(t, store, Config{})
+	mustSend(t, a, "acme", "c1", "create", 0)
+	mustSend(t, a, "acme", "c1", "add", 1)
+	mustSend(t, b, "acme", "c1", "add", 0) // b activates at value 1 (a no-op)
+	mustSend(t, a, "acme", "c1", "add", 10)
+
+	r, err := send(t, b, "acme", "c1", "sub", 5) // stale b sees 1 < 5
+	if err != nil {
+		t.Fatalf("sub on a stale activation: %v, want it decided on the stored state (11)", err)
+	}
+	if value(t, r) != 6 || r.Revision != 4 {
+		t.Fatalf("after sub: value %d revision %d, want 6 and 4", value(t, r), r.Revision)
+	}
+	// A rejection that holds on the stored state stays a rejection.
+	if _, err := send(t, b, "acme", "c1", "sub", 100); grains.CodeOf(err) != grains.CodeInvalidTransition {
+		t.Fatalf("sub 100: %v, want invalid_transition", err)
 	}
 }

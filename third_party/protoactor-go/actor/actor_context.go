@@ -469,7 +469,13 @@ func (ctx *actorContext) PoisonFuture(pid *PID) *Future {
 
 func (ctx *actorContext) InvokeUserMessage(md interface{}) {
 	if atomic.LoadInt32(&ctx.state) == stateStopped {
-		// already stopped
+		// already stopped.
+		// Grainline patch: a message that was queued behind the stop used to
+		// vanish, leaving a requester waiting for its timeout. Hand it to the
+		// dead-letter process, which answers requests with a
+		// DeadLetterResponse (the requester learns at once that it was not
+		// delivered).
+		ctx.actorSystem.DeadLetter.SendUserMessage(ctx.self, md)
 		return
 	}
 
