@@ -35,6 +35,32 @@ type Harness struct {
 	NewLocation func(t testing.TB) string
 	// Open opens the store at loc, failing t on error. The suite closes it.
 	Open func(t testing.TB, loc string) truth.Store
+
+	// Settle is optional. Crash calls it once the child process is dead and
+	// before it reads the store through Open: it returns only when no write
+	// the child started can still land. A server-side store needs it, since
+	// the server may commit the batch in flight after the client died
+	// (PostgreSQL: end the child's sessions and wait until they are gone).
+	// Nil means the child's death ends its writes (the embedded store writes
+	// in the child's own process).
+	Settle func(t testing.TB, loc string)
+
+	// View is optional. It opens a read of the store at loc in which every
+	// read sees the same instant (PostgreSQL: one REPEATABLE READ
+	// transaction), so that a write landing meanwhile cannot tear what the
+	// reader sees; the Reader must also implement AuditReader. end releases
+	// it. Crash checks the store through View before Settle, then through
+	// the store itself after Settle. truth.Store offers no such read, so
+	// without View the crash check relies on Settle alone.
+	View func(t testing.TB, loc string) (r Reader, end func())
+}
+
+// Reader is the read side of a store, which Crash verifies through: a
+// truth.Store, or a Harness.View.
+type Reader interface {
+	Load(ctx context.Context, key truth.Key) (truth.Snapshot, error)
+	Idempotency(ctx context.Context, tenant, key string) (truth.Idempotency, error)
+	PendingOutbox(ctx context.Context, limit int) ([]truth.OutboxRecord, error)
 }
 
 // AuditReader reads an aggregate's audit trail in commit order. Both adapters
@@ -142,7 +168,7 @@ func wantResults(t *testing.T, got []error, want ...error) {
 
 var errInvalid = errors.New("invalid commit")
 
-func load(t *testing.T, s truth.Store, key truth.Key) truth.Snapshot {
+func load(t testing.TB, s Reader, key truth.Key) truth.Snapshot {
 	t.Helper()
 	snap, err := s.Load(context.Background(), key)
 	if err != nil {
@@ -152,7 +178,7 @@ func load(t *testing.T, s truth.Store, key truth.Key) truth.Snapshot {
 }
 
 // wantSnapshot checks that key is at rev with NewCommit's state.
-func wantSnapshot(t *testing.T, s truth.Store, key truth.Key, rev int64) {
+func wantSnapshot(t testing.TB, s Reader, key truth.Key, rev int64) {
 	t.Helper()
 	snap := load(t, s, key)
 	if snap.Key != key || snap.Revision != rev || !bytes.Equal(snap.State, StateFor(key, rev)) ||
@@ -169,7 +195,7 @@ func wantMissing(t *testing.T, s truth.Store, key truth.Key) {
 	}
 }
 
-func pending(t testing.TB, s truth.Store) []truth.OutboxRecord {
+func pending(t testing.TB, s Reader) []truth.OutboxRecord {
 	t.Helper()
 	recs, err := s.PendingOutbox(context.Background(), 1_000_000)
 	if err != nil {
@@ -178,7 +204,7 @@ func pending(t testing.TB, s truth.Store) []truth.OutboxRecord {
 	return recs
 }
 
-func auditTrail(t testing.TB, s truth.Store, key truth.Key) []truth.Audit {
+func auditTrail(t testing.TB, s Reader, key truth.Key) []truth.Audit {
 	t.Helper()
 	ar, ok := s.(AuditReader)
 	if !ok {
