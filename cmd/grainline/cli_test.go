@@ -96,3 +96,19 @@ groups:
 		t.Fatalf("diff with an undeclared topic: exit %d, %q; want 1 naming it", code, out)
 	}
 }
+
+func TestServeRefusesIncompleteOrMalformedConfiguration(t *testing.T) {
+	t.Setenv("GRAINLINE_CLUSTER_PORT", "abc")
+	code, _, errOut := runCode("serve", "-roles", "gateway,worker")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	for _, want := range []string{`GRAINLINE_CLUSTER_PORT="abc"`, "-postgres", "-kafka", "-nats-url", "-jwt-public-keys", "-cluster-peers"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("refusal does not mention %s:\n%s", want, errOut)
+		}
+	}
+	if code, _, errOut := runCode("serve", "-roles", "node,brain"); code != 1 || !strings.Contains(errOut, `unknown role "brain"`) {
+		t.Fatalf("unknown role: exit %d, %q", code, errOut)
+	}
+}

@@ -17,6 +17,7 @@ import (
 // value must be given; nothing falls back to an embedded default.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", stderr)
+	var problems []string
 	roles := fs.String("roles", envOr("GRAINLINE_ROLES", "node,gateway,relay,processors,worker"), "comma-separated roles: node, gateway, relay, processors, worker (env GRAINLINE_ROLES)")
 	pgDSN := fs.String("postgres", envOr("GRAINLINE_POSTGRES", ""), "PostgreSQL DSN; required by node, gateway, relay (env GRAINLINE_POSTGRES)")
 	brokers := fs.String("kafka", envOr("GRAINLINE_KAFKA", ""), "comma-separated Kafka brokers; required by gateway, relay, processors, worker (env GRAINLINE_KAFKA)")
@@ -25,8 +26,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	httpAddr := fs.String("http", envOr("GRAINLINE_HTTP", "127.0.0.1:8080"), "HTTP address: the API with the gateway role, else /livez /readyz /metrics (env GRAINLINE_HTTP)")
 	jwtKeys := fs.String("jwt-public-keys", envOr("GRAINLINE_JWT_PUBLIC_KEYS", ""), "comma-separated PEM files of Ed25519 public keys that sign tokens; required by gateway (env GRAINLINE_JWT_PUBLIC_KEYS)")
 	clusterHost := fs.String("cluster-host", envOr("GRAINLINE_CLUSTER_HOST", "127.0.0.1"), "address of this process's cluster endpoint (env GRAINLINE_CLUSTER_HOST)")
-	clusterPort := fs.Int("cluster-port", envInt("GRAINLINE_CLUSTER_PORT", 0), "port of this process's cluster endpoint; 0 picks one (env GRAINLINE_CLUSTER_PORT)")
-	adminPort := fs.Int("cluster-admin-port", envInt("GRAINLINE_CLUSTER_ADMIN_PORT", 0), "port of this process's membership health endpoint (env GRAINLINE_CLUSTER_ADMIN_PORT)")
+	clusterPort := fs.Int("cluster-port", envInt("GRAINLINE_CLUSTER_PORT", 0, &problems), "port of this process's cluster endpoint; 0 picks one (env GRAINLINE_CLUSTER_PORT)")
+	adminPort := fs.Int("cluster-admin-port", envInt("GRAINLINE_CLUSTER_ADMIN_PORT", 0, &problems), "port of this process's membership health endpoint (env GRAINLINE_CLUSTER_ADMIN_PORT)")
 	peers := fs.String("cluster-peers", envOr("GRAINLINE_CLUSTER_PEERS", ""), "comma-separated host:admin-port of every node process; empty: this process is the whole cluster (env GRAINLINE_CLUSTER_PEERS)")
 	maxBatch := fs.Int("max-batch", 512, "largest group-commit batch; 1 commits every command alone")
 	topicPrefix := fs.String("topic-prefix", "", "for tests: namespace for topics and consumer groups on a shared Kafka")
@@ -53,7 +54,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return false
 	}
-	var problems []string
 	need := func(ok bool, msg string) {
 		if !ok {
 			problems = append(problems, msg)
@@ -118,13 +118,16 @@ func splitList(s string) []string {
 	return out
 }
 
-func envInt(name string, def int) int {
+// envInt reads an integer environment variable; a malformed value is
+// reported, never replaced by the default.
+func envInt(name string, def int, problems *[]string) int {
 	v := envOr(name, "")
 	if v == "" {
 		return def
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil {
+		*problems = append(*problems, fmt.Sprintf("%s=%q is not a whole number", name, v))
 		return def
 	}
 	return n

@@ -653,11 +653,16 @@ func (p *Platform) supervise(ctx context.Context, name string, f func(ctx contex
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		backoff := 100 * time.Millisecond
+		const minBackoff, maxBackoff = 100 * time.Millisecond, 10 * time.Second
+		backoff := minBackoff
 		for {
+			started := time.Now()
 			err := f(ctx)
 			if ctx.Err() != nil {
 				return
+			}
+			if time.Since(started) > time.Minute {
+				backoff = minBackoff // it ran well for a while: a new failure
 			}
 			p.log.Error("component stopped; restarting", "component", name, "error", err, "backoff", backoff)
 			select {
@@ -665,7 +670,7 @@ func (p *Platform) supervise(ctx context.Context, name string, f func(ctx contex
 				return
 			case <-time.After(backoff):
 			}
-			backoff = min(backoff*2, 10*time.Second)
+			backoff = min(backoff*2, maxBackoff)
 		}
 	}()
 }
@@ -720,7 +725,12 @@ func (p *Platform) startHTTP(h http.Handler) error {
 	if err != nil {
 		return fmt.Errorf("platform: HTTP listen: %w", err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second, // bodies are at most 1 MiB
+		IdleTimeout:       2 * time.Minute,
+	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			p.log.Error("HTTP server stopped", "error", err)

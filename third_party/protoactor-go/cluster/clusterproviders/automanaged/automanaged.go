@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -178,7 +179,8 @@ func (p *AutoManagedProvider) UpdateTTL() {
 		p.activeProviderRunning = true
 		activeProviderRunningMutex.Unlock()
 
-		appURI := fmt.Sprintf("0.0.0.0:%d", p.autoManagePort)
+		// Grainline patch: bind the member's own host, not every interface.
+		appURI := net.JoinHostPort(p.address, strconv.Itoa(p.autoManagePort))
 		p.cluster.Logger().Error("Automanaged server stopping..!", slog.Any("error", p.activeProvider.Start(appURI)))
 
 		activeProviderRunningMutex.Lock()
@@ -341,7 +343,8 @@ func (p *AutoManagedProvider) startActiveProvider() {
 			})
 		}
 
-		appURI := fmt.Sprintf("0.0.0.0:%d", p.autoManagePort)
+		// Grainline patch: bind the member's own host, not every interface.
+		appURI := net.JoinHostPort(p.address, strconv.Itoa(p.autoManagePort))
 
 		go func() {
 			activeProviderRunningMutex.Lock()
