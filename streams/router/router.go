@@ -2,15 +2,18 @@
 // "oms-order-router" goka processor decodes every CommandMessage and sends it
 // through a Sender (the cluster client in production).
 //
-// Errors are classified. A *grains.Error with a domain outcome code
-// (invalid_transition, already_exists, validation_failed, not_found,
-// forbidden, bad_request, idempotency_key_reused) is permanent: the message is
-// dead-lettered and the router moves on. Anything else is transient: the
-// router retries with exponential backoff and jitter until the send succeeds
-// or the processor stops, blocking its partition meanwhile so that commands
-// for one key stay in order. A message whose retry was cut short by shutdown
-// is not committed and is delivered again after restart; the grain's
-// idempotency record makes that harmless.
+// Errors are classified. A *grains.Error whose code is neither unavailable
+// nor conflict is permanent (a domain outcome such as invalid_transition or
+// not_found, and internal, a bug in the grain that resending cannot fix): the
+// message is dead-lettered and the router moves on. A command for a grain
+// kind outside Config.Kinds is dead-lettered at once, unsent: the cluster
+// would answer unavailable for it forever. Anything else (unavailable,
+// conflict, errors without a code) is transient: the router retries with
+// exponential backoff and jitter until the send succeeds or the processor
+// stops, blocking its partition meanwhile so that commands for one key stay
+// in order; an outage never dead-letters work. A message whose retry was cut
+// short by shutdown is not committed and is delivered again after restart;
+// the grain's idempotency record makes that harmless.
 package router
 
 import (
@@ -18,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/lovoo/goka"
@@ -58,6 +62,10 @@ type Config struct {
 	SendTimeout time.Duration
 	// Now is the clock for dead-letter records. Default time.Now.
 	Now func() time.Time
+	// Kinds are the grain kinds commands may address; a command for any
+	// other kind is dead-lettered (category permanent) without being sent.
+	// Default "quote", "order".
+	Kinds []grains.Kind
 }
 
 // ErrConfig reports an invalid configuration.
@@ -80,12 +88,15 @@ func (c Config) WithDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if len(c.Kinds) == 0 {
+		c.Kinds = []grains.Kind{grains.KindQuote, grains.KindOrder}
+	}
 	c.Retry = c.Retry.WithDefaults()
 	return c
 }
 
 // Validate checks c: brokers are set, the topics differ, the retry policy is
-// valid and the send timeout positive.
+// valid, the send timeout positive and no kind is empty.
 func (c Config) Validate() error {
 	if len(c.Brokers) == 0 {
 		return fmt.Errorf("%w: no brokers", ErrConfig)
@@ -95,6 +106,11 @@ func (c Config) Validate() error {
 	}
 	if c.SendTimeout <= 0 {
 		return fmt.Errorf("%w: SendTimeout must be positive", ErrConfig)
+	}
+	for _, k := range c.Kinds {
+		if k == "" {
+			return fmt.Errorf("%w: empty grain kind in Kinds", ErrConfig)
+		}
 	}
 	if err := c.Retry.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
@@ -149,21 +165,24 @@ func (p *Processor) Run(ctx context.Context) error {
 	return nil
 }
 
-// Permanent reports whether err is a domain outcome that retrying cannot
-// change. Everything else (unavailable, conflict, internal, plain errors) is
-// transient.
+// Permanent reports whether err is an answer that resending cannot change:
+// a *grains.Error with any code but unavailable and conflict (a domain
+// outcome, or internal: a bug). Unavailable, conflict and errors without a
+// code (transport failures) are transient.
 func Permanent(err error) bool {
 	var ge *grains.Error
 	if !errors.As(err, &ge) {
 		return false
 	}
-	switch grains.CodeOf(err) {
-	case grains.CodeInvalidTransition, grains.CodeAlreadyExists, grains.CodeValidation,
-		grains.CodeNotFound, grains.CodeForbidden, grains.CodeBadRequest, grains.CodeIdempotencyKeyReused:
-		return true
+	switch ge.Code {
+	case grains.CodeUnavailable, grains.CodeConflict:
+		return false
 	}
-	return false
+	return true
 }
+
+// ErrUnknownKind: the command addresses a grain kind outside Config.Kinds.
+var ErrUnknownKind = errors.New("router: unknown grain kind")
 
 // errStopped marks a message whose handling was cut short by shutdown; it
 // fails the message's commit so that it is delivered again.
@@ -190,6 +209,13 @@ func (p *Processor) handle(ctx goka.Context, msg any) {
 	}
 	log := p.log.With("tenant_id", m.TenantID, "kind", m.Kind, "id", m.ID, "command", m.Command,
 		"correlation_id", m.CorrelationID, "partition", ctx.Partition(), "offset", ctx.Offset())
+
+	if !slices.Contains(p.cfg.Kinds, cmd.Kind) {
+		err := fmt.Errorf("%w %q (routable: %v)", ErrUnknownKind, m.Kind, p.cfg.Kinds)
+		log.Warn("command for an unknown grain kind, dead-lettered", "error", err)
+		p.deadLetter(ctx, value, deadletter.CategoryPermanent, 0, err)
+		return
+	}
 
 	// The commit waits for done: a retry cut short by shutdown must leave
 	// the offset uncommitted.

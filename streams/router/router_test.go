@@ -51,8 +51,13 @@ func (f *fakeSender) snapshot() []call.Command {
 
 func command(t *testing.T, tenant, id, name, key string) []byte {
 	t.Helper()
+	return kindCommand(t, "order", tenant, id, name, key)
+}
+
+func kindCommand(t *testing.T, kind, tenant, id, name, key string) []byte {
+	t.Helper()
 	b, err := json.Marshal(kafka.CommandMessage{
-		TenantID: tenant, Kind: "order", ID: id, Command: name,
+		TenantID: tenant, Kind: kind, ID: id, Command: name,
 		Payload: json.RawMessage(`{"n":"` + key + `"}`), IdempotencyKey: key,
 		Actor: "intake", CorrelationID: "corr-" + key, CausationID: "cause-" + key,
 	})
@@ -91,6 +96,7 @@ func TestRouter(t *testing.T) {
 		t.Run("OrderPerKey", func(t *testing.T) { testOrderPerKey(t, b) })
 		t.Run("RetryTransientDeadLetterPermanent", func(t *testing.T) { testRetryAndDeadLetter(t, b) })
 		t.Run("ShutdownMidRetryRedelivers", func(t *testing.T) { testShutdownMidRetry(t, b) })
+		t.Run("InternalAndUnknownKindDeadLettered", func(t *testing.T) { testInternalAndUnknownKind(t, b) })
 	})
 }
 
@@ -195,6 +201,58 @@ func testShutdownMidRetry(t *testing.T, b *streamtest.Broker) {
 	}
 }
 
+// A grain's internal error and a command for a kind nobody hosts are
+// dead-lettered instead of wedging the partition; conflict is retried.
+func testInternalAndUnknownKind(t *testing.T, b *streamtest.Broker) {
+	e := newEnv(t, b)
+	s := &fakeSender{script: map[string][]error{
+		"k1": {grains.Errorf(grains.CodeInternal, "encode state: boom")},
+		"k3": {grains.Errorf(grains.CodeConflict, "changed concurrently"), grains.Errorf(grains.CodeConflict, "again")},
+	}}
+	streamtest.Start(t, e.router(t, s))
+	prod := b.Producer(t)
+	prod.Send(t, e.commands, "ord-1", command(t, "acme", "ord-1", "confirm", "k1"), nil)
+	prod.Send(t, e.commands, "ord-1", kindCommand(t, "invoice", "acme", "ord-1", "pay", "k2"), nil)
+	prod.Send(t, e.commands, "ord-1", command(t, "acme", "ord-1", "note", "k3"), nil)
+	prod.Send(t, e.commands, "ord-1", kindCommand(t, "quote", "acme", "ord-1", "touch", "k4"), nil)
+
+	streamtest.Eventually(t, 30*time.Second, "k4 delivered", func() bool {
+		calls := s.snapshot()
+		return len(calls) > 0 && calls[len(calls)-1].IdempotencyKey == "k4"
+	})
+	var got []string
+	for _, c := range s.snapshot() {
+		got = append(got, c.IdempotencyKey)
+	}
+	if fmt.Sprint(got) != "[k1 k3 k3 k3 k4]" {
+		t.Errorf("sends = %v, want [k1 k3 k3 k3 k4] (the unknown kind never sent)", got)
+	}
+	dl := b.WaitRecords(t, e.dlq, "two dead letters", func(r []streamtest.Record) bool { return len(r) >= 2 })
+	if len(dl) != 2 {
+		t.Fatalf("dead letters = %d, want 2", len(dl))
+	}
+	internal, err := deadletter.Decode(dl[0].Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if internal.Category != deadletter.CategoryPermanent || internal.Attempts != 1 {
+		t.Errorf("internal-error record = %+v", internal)
+	}
+	if m, err := kafka.DecodeCommand(internal.Value); err != nil || m.IdempotencyKey != "k1" {
+		t.Errorf("internal-error record value = %s (%v)", internal.Value, err)
+	}
+	unknown, err := deadletter.Decode(dl[1].Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if unknown.Category != deadletter.CategoryPermanent || unknown.Attempts != 0 || unknown.Offset != internal.Offset+1 {
+		t.Errorf("unknown-kind record = %+v", unknown)
+	}
+	if m, err := kafka.DecodeCommand(unknown.Value); err != nil || m.IdempotencyKey != "k2" {
+		t.Errorf("unknown-kind record value = %s (%v)", unknown.Value, err)
+	}
+}
+
 func TestPermanentClassification(t *testing.T) {
 	cases := []struct {
 		err  error
@@ -210,7 +268,9 @@ func TestPermanentClassification(t *testing.T) {
 		{fmt.Errorf("send: %w", grains.Errorf(grains.CodeNotFound, "x")), true},
 		{grains.Errorf(grains.CodeUnavailable, "x"), false},
 		{grains.Errorf(grains.CodeConflict, "x"), false},
-		{grains.Errorf(grains.CodeInternal, "x"), false},
+		{grains.Errorf(grains.CodeInternal, "x"), true},
+		{grains.Errorf(grains.CodeRevisionMismatch, "x"), true},
+		{fmt.Errorf("send: %w", grains.Errorf(grains.CodeConflict, "x")), false},
 		{errors.New("connection refused"), false},
 		{context.DeadlineExceeded, false},
 	}
@@ -234,5 +294,11 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if _, err := router.New(router.Config{Brokers: []string{"x:1"}, Retry: backoff.Policy{Jitter: 3}}, s, nil); !errors.Is(err, router.ErrConfig) {
 		t.Errorf("bad retry: %v", err)
+	}
+	if _, err := router.New(router.Config{Brokers: []string{"x:1"}, Kinds: []grains.Kind{"order", ""}}, s, nil); !errors.Is(err, router.ErrConfig) {
+		t.Errorf("empty kind: %v", err)
+	}
+	if got := (router.Config{}).WithDefaults().Kinds; fmt.Sprint(got) != "[quote order]" {
+		t.Errorf("default Kinds = %v, want [quote order]", got)
 	}
 }
