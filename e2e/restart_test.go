@@ -201,11 +201,16 @@ func TestKillAndRestart(t *testing.T) {
 		case embedded:
 		case real:
 			dsn = testenv.PostgresDB(t)
+			brokers := testenv.Kafka(t)
+			prefix := "e2e-" + testenv.RandomSuffix() + "-"
+			// Registered before the processes start, so it runs after
+			// they are stopped.
+			dropNamespaceOnCleanup(t, brokers, prefix)
 			shared = []string{
 				"--postgres", dsn,
-				"--kafka", strings.Join(testenv.Kafka(t), ","),
+				"--kafka", strings.Join(brokers, ","),
 				"--nats-url", testenv.NATS(t),
-				"--topic-prefix", "e2e-" + testenv.RandomSuffix() + "-",
+				"--topic-prefix", prefix,
 			}
 		}
 		args := func() []string {
