@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -24,15 +23,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// Not for operators: tests that share one Kafka between runs namespace
 	// every topic and consumer group with it (platform.Config.TopicPrefix).
 	topicPrefix := fs.String("topic-prefix", "", "for tests: namespace for topics and consumer groups on a shared Kafka (lower case, ending in \"-\")")
-	logLevel := fs.String("log-level", envOr("GRAINLINE_LOG_LEVEL", "info"), "debug, info, warn or error (env GRAINLINE_LOG_LEVEL)")
+	logLevel := logLevelFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("-log-level: %w", err)
+	log, err := newLogger(*logLevel, stderr)
+	if err != nil {
+		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	cfg := platform.Config{
 		DataDir:       *dataDir,
 		PostgresDSN:   *pgDSN,
@@ -48,22 +46,12 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *brokers != "" {
 		cfg.KafkaBrokers = strings.Split(*brokers, ",")
 	}
-	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	p, err := platform.Start(startCtx, cfg)
-	cancel()
-	if err != nil {
-		return err
-	}
 	store := "embedded store in " + *dataDir
 	if *pgDSN != "" {
 		store = "PostgreSQL"
 	}
-	fmt.Fprintf(stdout, "grainline dev ready: http://%s (OpenAPI at /openapi.yaml), NATS %s, %s; token: grainline token --data-dir %s --tenant %s --roles sales,approver\n",
-		p.HTTPAddr, p.NATSAddr, store, *dataDir, platform.DemoTenant)
-
-	<-ctx.Done()
-	log.Info("shutting down")
-	stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	return p.Close(stopCtx)
+	return runPlatform(ctx, cfg, stdout, func(p *platform.Platform) string {
+		return fmt.Sprintf("grainline dev ready: http://%s (OpenAPI at /openapi.yaml), NATS %s, %s; token: grainline token --data-dir %s --tenant %s --roles sales,approver",
+			p.HTTPAddr, p.NATSAddr, store, *dataDir, platform.DemoTenant)
+	})
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -34,13 +33,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	seedDemo := fs.Bool("seed-demo-catalog", false, "store the demo catalog for tenant \"demo\" if it has none")
 	applyTopology := fs.Bool("apply-topology", false, "create missing topics from topology.yaml at start (production runs 'grainline topology apply')")
 	workerLatency := fs.Duration("worker-latency", 200*time.Millisecond, "latency of the simulated fulfillment system (worker role)")
-	logLevel := fs.String("log-level", envOr("GRAINLINE_LOG_LEVEL", "info"), "debug, info, warn or error (env GRAINLINE_LOG_LEVEL)")
+	logLevel := logLevelFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("-log-level: %w", err)
+	log, err := newLogger(*logLevel, stderr)
+	if err != nil {
+		return err
 	}
 	rs, err := platform.ParseRoles(*roles)
 	if err != nil {
@@ -82,7 +81,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Cluster: platform.ClusterConfig{
 			Host: *clusterHost, Port: *clusterPort, AdminPort: *adminPort, Peers: splitList(*peers),
 		},
-		Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		Log: log,
 	}
 	if *brokers != "" {
 		cfg.KafkaBrokers = splitList(*brokers)
@@ -94,18 +93,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
-	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	p, err := platform.Start(startCtx, cfg)
-	cancel()
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "grainline serve ready: roles=%s http=%s\n", *roles, p.HTTPAddr)
-	<-ctx.Done()
-	cfg.Log.Info("shutting down")
-	stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	return p.Close(stopCtx)
+	return runPlatform(ctx, cfg, stdout, func(p *platform.Platform) string {
+		return fmt.Sprintf("grainline serve ready: roles=%s http=%s", *roles, p.HTTPAddr)
+	})
 }
 
 func splitList(s string) []string {
