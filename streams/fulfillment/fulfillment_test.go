@@ -53,7 +53,7 @@ func start(t *testing.T, b *streamtest.Broker, prov fulfillment.Provisioner) env
 	e := env{b: b, tasks: b.Topic(t, "oms.fulfillment.tasks", 3, false), commands: b.Topic(t, "oms.order.commands", 3, false)}
 	dlq := b.Topic(t, "grainline.deadletter", 1, false)
 	w, err := fulfillment.New(fulfillment.Config{
-		Brokers: b.Brokers, Group: goka.Group("worker-" + e.tasks), Tasks: goka.Stream(e.tasks),
+		Brokers: b.Brokers, Group: b.Group(t, "worker-"+e.tasks), Tasks: goka.Stream(e.tasks),
 		OrderCommands: goka.Stream(e.commands), DeadLetter: goka.Stream(dlq),
 		Retry: backoff.Policy{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond},
 	}, prov, streamtest.Logger(), b.ProcessorOptions()...)

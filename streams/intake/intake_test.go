@@ -43,7 +43,7 @@ func start(t *testing.T, b *streamtest.Broker) topics {
 	}
 	p, err := intake.New(intake.Config{
 		Brokers:       b.Brokers,
-		Group:         goka.Group("oms-intake-" + tp.events),
+		Group:         b.Group(t, "oms-intake-"+tp.events),
 		QuoteEvents:   goka.Stream(tp.events),
 		OrderCommands: goka.Stream(tp.commands),
 		DeadLetter:    goka.Stream(tp.dlq),

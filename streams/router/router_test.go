@@ -76,7 +76,7 @@ type env struct {
 
 func newEnv(t *testing.T, b *streamtest.Broker) env {
 	commands := b.Topic(t, "oms.order.commands", 3, false)
-	return env{b: b, commands: commands, dlq: b.Topic(t, "grainline.deadletter", 1, false), group: goka.Group("oms-order-router-" + commands)}
+	return env{b: b, commands: commands, dlq: b.Topic(t, "grainline.deadletter", 1, false), group: b.Group(t, "oms-order-router-"+commands)}
 }
 
 func (e env) router(t *testing.T, s router.Sender) *router.Processor {

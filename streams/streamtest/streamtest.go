@@ -2,7 +2,9 @@
 // in-process Kafka-protocol broker (kfake) per test, and the real Apache Kafka
 // that ./scripts/services.sh starts (internal/testenv). It offers the goka and
 // sarama configuration those tests need, topic creation with unique names,
-// producing, reading a topic back, and polling with a deadline.
+// producing, reading a topic back, and polling with a deadline. What a test
+// creates on the shared real Kafka (topics, consumer groups) is deleted when
+// the test ends.
 package streamtest
 
 import (
@@ -97,6 +99,8 @@ func (b *Broker) Topic(t testing.TB, prefix string, partitions int32, compacted 
 }
 
 // CreateTopic creates topic name and waits until its metadata is visible.
+// On the real Kafka the topic is deleted when t ends (a kfake cluster goes
+// away whole).
 func (b *Broker) CreateTopic(t testing.TB, name string, partitions int32, compacted bool) {
 	t.Helper()
 	admin, err := sarama.NewClusterAdmin(b.Brokers, Sarama())
@@ -112,6 +116,7 @@ func (b *Broker) CreateTopic(t testing.TB, name string, partitions int32, compac
 	if err := admin.CreateTopic(name, detail, false); err != nil {
 		t.Fatalf("create topic %s: %v", name, err)
 	}
+	b.cleanup(t, func(admin sarama.ClusterAdmin) error { return deleteTopic(admin, name) })
 	client, err := sarama.NewClient(b.Brokers, Sarama())
 	if err != nil {
 		t.Fatalf("client: %v", err)
@@ -124,6 +129,61 @@ func (b *Broker) CreateTopic(t testing.TB, name string, partitions int32, compac
 		ps, err := client.Partitions(name)
 		return err == nil && len(ps) == int(partitions)
 	})
+}
+
+// Group returns name as a consumer group and, on the real Kafka, deletes
+// the group when t ends. Call it before starting the processors that use the
+// group, so that they have stopped (t.Cleanup runs last-in first-out) when
+// the group is deleted.
+func (b *Broker) Group(t testing.TB, name string) goka.Group {
+	t.Helper()
+	b.cleanup(t, func(admin sarama.ClusterAdmin) error { return deleteGroup(admin, name) })
+	return goka.Group(name)
+}
+
+// cleanup registers del to run against the real Kafka when t ends; its
+// failures are logged, never fail t.
+func (b *Broker) cleanup(t testing.TB, del func(sarama.ClusterAdmin) error) {
+	if b.Name != "kafka" {
+		return
+	}
+	t.Cleanup(func() {
+		admin, err := sarama.NewClusterAdmin(b.Brokers, Sarama())
+		if err != nil {
+			t.Logf("cleanup: cluster admin: %v", err)
+			return
+		}
+		defer admin.Close()
+		if err := del(admin); err != nil {
+			t.Logf("cleanup: %v", err)
+		}
+	})
+}
+
+// deleteTopic deletes topic; a topic already gone is not an error.
+func deleteTopic(admin sarama.ClusterAdmin, topic string) error {
+	if err := admin.DeleteTopic(topic); err != nil && !errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+		return fmt.Errorf("delete topic %s: %w", topic, err)
+	}
+	return nil
+}
+
+// deleteGroup deletes a consumer group; a group that never existed or is
+// gone is not an error. Members that just left may keep the group non-empty
+// for a moment: it retries for up to 15s.
+func deleteGroup(admin sarama.ClusterAdmin, group string) error {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err := admin.DeleteConsumerGroup(group)
+		switch {
+		case err == nil, errors.Is(err, sarama.ErrGroupIDNotFound):
+			return nil
+		case errors.Is(err, sarama.ErrNonEmptyGroup) && time.Now().Before(deadline):
+			time.Sleep(100 * time.Millisecond)
+		default:
+			return fmt.Errorf("delete consumer group %s: %w", group, err)
+		}
+	}
 }
 
 // Producer is a synchronous producer with the goka partitioner.

@@ -52,7 +52,7 @@ func newEnv(t *testing.T, b *streamtest.Broker) *env {
 
 // group provisions a group's table topic and returns the group.
 func (e *env) group(t *testing.T, name string) goka.Group {
-	g := goka.Group(name + "-" + e.events)
+	g := e.b.Group(t, name+"-"+e.events)
 	e.b.CreateTopic(t, string(orderstatus.Table(g)), partitions, true)
 	return g
 }
