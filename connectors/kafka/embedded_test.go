@@ -96,7 +96,7 @@ func TestEmbeddedBrokerPersistsAcrossRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	applyTopology(t, e1.Brokers(), top)
+	applyTopologyKept(t, e1.Brokers(), top) // e1 is gone, and its data with t.TempDir, when t ends
 	produce(t, e1.Brokers(), topic, 0, 10)
 	consumeGroup(t, e1.Brokers(), group, topic, 10)
 	e1.Close()

@@ -2,10 +2,12 @@ package kafka_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -93,12 +95,93 @@ func streamTopology(partitions int32) (kafka.Topology, string) {
 	}, topic
 }
 
+// applyTopology creates top's topics; cleanupTopology removes them, and
+// top's groups, when t ends.
 func applyTopology(t testing.TB, brokers []string, top kafka.Topology) {
+	t.Helper()
+	cleanupTopology(t, brokers, top)
+	applyTopologyKept(t, brokers, top)
+}
+
+// applyTopologyKept creates top's topics and leaves them when t ends: for a
+// broker whose data goes away with the test anyway.
+func applyTopologyKept(t testing.TB, brokers []string, top kafka.Topology) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := kafka.Apply(ctx, newAdmin(t, brokers), top); err != nil {
 		t.Fatalf("apply topology: %v", err)
+	}
+}
+
+// cleanupTopology deletes, when t ends, the topics under top's owned
+// prefixes and top's consumer groups. Test topologies own a random prefix,
+// so all of that is the test's own making. Failures are logged; topics or
+// groups already gone are not failures.
+func cleanupTopology(t testing.TB, brokers []string, top kafka.Topology) {
+	t.Helper()
+	if len(top.OwnedPrefixes) == 0 {
+		t.Fatalf("test topology without an owned prefix: nothing would be cleaned up")
+	}
+	t.Cleanup(func() {
+		admin, err := sarama.NewClusterAdmin(brokers, clientConfig(brokers).Sarama())
+		if err != nil {
+			t.Logf("cleanup: cluster admin: %v", err)
+			return
+		}
+		defer admin.Close()
+		for _, g := range top.Groups {
+			if err := deleteGroup(admin, g.Name); err != nil {
+				t.Logf("cleanup: %v", err)
+			}
+		}
+		topics, err := admin.ListTopics()
+		if err != nil {
+			t.Logf("cleanup: list topics: %v", err)
+			return
+		}
+		for name := range topics {
+			if !ownedBy(top, name) {
+				continue
+			}
+			if err := admin.DeleteTopic(name); err != nil && !errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+				t.Logf("cleanup: delete topic %s: %v", name, err)
+			}
+		}
+	})
+}
+
+// ownedBy reports whether topic is declared in top or under one of its
+// owned prefixes.
+func ownedBy(top kafka.Topology, topic string) bool {
+	for _, p := range top.OwnedPrefixes {
+		if strings.HasPrefix(topic, p) {
+			return true
+		}
+	}
+	for _, tp := range top.Topics {
+		if tp.Name == topic {
+			return true
+		}
+	}
+	return false
+}
+
+// deleteGroup deletes a consumer group; a group that never existed or is
+// gone is not an error. Members that just left may keep the group non-empty
+// for a moment: it retries for up to 15s.
+func deleteGroup(admin sarama.ClusterAdmin, group string) error {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err := admin.DeleteConsumerGroup(group)
+		switch {
+		case err == nil, errors.Is(err, sarama.ErrGroupIDNotFound):
+			return nil
+		case errors.Is(err, sarama.ErrNonEmptyGroup) && time.Now().Before(deadline):
+			time.Sleep(100 * time.Millisecond)
+		default:
+			return fmt.Errorf("delete consumer group %s: %w", group, err)
+		}
 	}
 }
 

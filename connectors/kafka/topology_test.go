@@ -124,6 +124,7 @@ func TestTopologyApplyAndDiff(t *testing.T) {
 		defer cancel()
 		admin := newAdmin(t, brokers)
 		top := suffixedTopology()
+		cleanupTopology(t, brokers, top)
 
 		drifts, err := kafka.Diff(ctx, admin, top)
 		if err != nil {
@@ -236,5 +237,53 @@ func TestTopologyWithPrefix(t *testing.T) {
 	drifts, err := kafka.Diff(context.Background(), newAdmin(t, e.Brokers()), top)
 	if err != nil || len(drifts) != 0 {
 		t.Fatalf("prefixed topology after apply: %v, %v", drifts, err)
+	}
+}
+
+// A test's topology leaves nothing on the shared real Kafka: its topics
+// (including undeclared ones under its prefix) and its groups are deleted
+// when the test ends; other topics stay.
+func TestApplyTopologyCleansUp(t *testing.T) {
+	brokers := testenv.Kafka(t)
+	outer, outerTopic := streamTopology(1)
+	applyTopology(t, brokers, outer) // the enclosing test's own, kept until it ends
+	top := suffixedTopology()
+	events := top.Topics[0].Name
+	group := top.Groups[0].Name
+	stray := strings.TrimSuffix(top.OwnedPrefixes[0], ".") + ".stray.events.v1"
+	t.Run("user", func(t *testing.T) {
+		applyTopology(t, brokers, top)
+		if err := newAdmin(t, brokers).CreateTopic(stray, &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false); err != nil {
+			t.Fatal(err)
+		}
+		produce(t, brokers, events, 0, 1)
+		consumeGroup(t, brokers, group, events, 1)
+	})
+	admin := newAdmin(t, brokers)
+	eventually(t, 30*time.Second, "the subtest's topics and group deleted", func() bool {
+		topics, err := admin.ListTopics()
+		if err != nil {
+			return false
+		}
+		groups, err := admin.ListConsumerGroups()
+		if err != nil {
+			return false
+		}
+		if _, ok := groups[group]; ok {
+			return false
+		}
+		for name := range topics {
+			if strings.HasPrefix(name, top.OwnedPrefixes[0]) || name == top.Topics[2].Name {
+				return false
+			}
+		}
+		return true
+	})
+	topics, err := admin.ListTopics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := topics[outerTopic]; !ok {
+		t.Fatalf("topic %s of the enclosing test deleted", outerTopic)
 	}
 }
