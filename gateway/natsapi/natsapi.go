@@ -121,7 +121,12 @@ type Server struct {
 	// reqCtx is the parent of request contexts; it outlives Run's context
 	// so that requests accepted before a drain still finish.
 	reqCtx context.Context
+	ready  chan struct{} // closed once the subscription is in place
 }
+
+// Ready is closed once Run's subscription is registered with the server:
+// from then on requests are answered.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
 
 // New returns a Server on nc.
 func New(cfg Config, nc *nats.Conn, deps Deps, log *slog.Logger) (*Server, error) {
@@ -136,7 +141,7 @@ func New(cfg Config, nc *nats.Conn, deps Deps, log *slog.Logger) (*Server, error
 	if err != nil {
 		return nil, fmt.Errorf("natsapi: %w", err)
 	}
-	return &Server{cfg: cfg, nc: nc, log: log, verifier: deps.Verifier, disp: disp, sem: make(chan struct{}, cfg.MaxInFlight)}, nil
+	return &Server{cfg: cfg, nc: nc, log: log, verifier: deps.Verifier, disp: disp, sem: make(chan struct{}, cfg.MaxInFlight), ready: make(chan struct{})}, nil
 }
 
 // Subject is the subject of a request.
@@ -157,6 +162,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("natsapi: subscribe: %w", err)
 	}
 	s.log.Info("nats gateway serving", slog.String("subject", sub.Subject), slog.String("queue", s.cfg.QueueGroup))
+	close(s.ready)
 	<-ctx.Done()
 
 	var drainErr error

@@ -708,14 +708,24 @@ func (p *Platform) startNATS(ctx context.Context, deps natsapi.Deps) error {
 	}
 	nctx, ncancel := context.WithCancel(ctx)
 	done := make(chan struct{})
+	runErr := make(chan error, 1)
 	go func() {
 		defer close(done)
 		if err := srv.Run(nctx); err != nil {
 			p.log.Error("NATS front door stopped", "error", err)
+			runErr <- err
 		}
 	}()
 	// Stop intake before the node goes: closers run in reverse.
 	p.onClose(func(context.Context) error { ncancel(); <-done; return nil })
+	// Start returns only once requests are answered.
+	select {
+	case <-srv.Ready():
+	case err := <-runErr:
+		return err
+	case <-time.After(30 * time.Second):
+		return errors.New("platform: NATS front door did not subscribe within 30s")
+	}
 	p.NATSAddr = url
 	return nil
 }
