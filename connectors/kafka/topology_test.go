@@ -27,6 +27,10 @@ func TestTopologyYAMLIsValid(t *testing.T) {
 		if g.Table != "" && g.Table != g.Name+kafka.TableSuffix {
 			t.Errorf("group %s: table %s is not goka's table topic name", g.Name, g.Table)
 		}
+		// Every processor dead-letters what it cannot handle.
+		if !slices.Contains(g.Outputs, "grainline.deadletter.v1") {
+			t.Errorf("group %s: outputs %v lack grainline.deadletter.v1", g.Name, g.Outputs)
+		}
 	}
 }
 
