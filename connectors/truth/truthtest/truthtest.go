@@ -7,6 +7,11 @@
 //	func TestCrash(t *testing.T)       { truthtest.Crash(t, harness, "TestCrashChild") }
 //	func TestCrashChild(t *testing.T)  { truthtest.CrashChild(t, harness) }
 //
+// A store behind a server sets Harness.Settle and, where it can read one
+// consistent state, Harness.View: a kill does not stop the server from
+// committing the batch in flight, and truth.Store has no read that sees
+// snapshots and outbox at one instant (see Crash).
+//
 // Batch semantics the suite pins down (both adapters agree):
 //   - commits in a batch are applied in order, and each sees the successful
 //     commits before it: two commits to one aggregate chain when the second
