@@ -477,7 +477,9 @@ kafka_up() {
 	fi
 	local deadline=$((SECONDS + TIMEOUT))
 	until port_open "$KAFKA_PORT"; do
-		if ! pid_alive "$dir/kafka.pid" kafka.Kafka; then
+		# Liveness only: right after the fork the process may not have
+		# exec'd java yet, so its command line does not name kafka.Kafka.
+		if ! kill -0 "$(cat "$dir/kafka.pid")" 2>/dev/null; then
 			tail_log "$dir/kafka.stdout.log"
 			tail_log "$dir/kafka.log"
 			die "kafka exited during start-up"
