@@ -7,6 +7,7 @@ package truth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -19,6 +20,9 @@ var (
 	// ErrIdempotencyConflict: the idempotency key was already recorded for
 	// this tenant. Fails only its own commit.
 	ErrIdempotencyConflict = errors.New("truth: idempotency key already recorded")
+	// ErrInvalidCommit: a commit breaks the rules of Commit (see Validate).
+	// Fails only its own commit.
+	ErrInvalidCommit = errors.New("truth: invalid commit")
 )
 
 // Key addresses one aggregate.
@@ -124,4 +128,23 @@ type Store interface {
 
 	// Close releases the store.
 	Close() error
+}
+
+// Validate checks the rules every store enforces on a commit: a complete
+// snapshot key, ExpectedRevision >= 0, Snapshot.Revision ==
+// ExpectedRevision+1, and an idempotency record with tenant and key. The
+// error wraps ErrInvalidCommit.
+func (c *Commit) Validate() error {
+	k := c.Snapshot.Key
+	switch {
+	case k.Tenant == "" || k.Kind == "" || k.ID == "":
+		return fmt.Errorf("%w: snapshot key %q/%q/%q has an empty part", ErrInvalidCommit, k.Tenant, k.Kind, k.ID)
+	case c.ExpectedRevision < 0:
+		return fmt.Errorf("%w: expected revision %d is negative", ErrInvalidCommit, c.ExpectedRevision)
+	case c.Snapshot.Revision != c.ExpectedRevision+1:
+		return fmt.Errorf("%w: snapshot revision %d is not expected revision %d + 1", ErrInvalidCommit, c.Snapshot.Revision, c.ExpectedRevision)
+	case c.Idempotency != nil && (c.Idempotency.Tenant == "" || c.Idempotency.Key == ""):
+		return fmt.Errorf("%w: idempotency record without tenant or key", ErrInvalidCommit)
+	}
+	return nil
 }

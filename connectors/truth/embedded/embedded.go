@@ -32,10 +32,6 @@ var (
 	ErrLocked = errors.New("embedded: data directory is locked")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("embedded: store closed")
-	// ErrInvalidCommit: a commit breaks the port's rules (Snapshot.Revision
-	// != ExpectedRevision+1, an empty key, an idempotency record without a
-	// key). It is reported for that commit only.
-	ErrInvalidCommit = errors.New("embedded: invalid commit")
 )
 
 // Config configures the embedded store.
@@ -281,7 +277,7 @@ func (s *Store) Commit(ctx context.Context, batch []truth.Commit) ([]error, erro
 	winners := 0
 	for i := range batch {
 		c := &batch[i]
-		if err := validate(c); err != nil {
+		if err := c.Validate(); err != nil {
 			results[i] = err
 			continue
 		}
@@ -358,21 +354,6 @@ func (s *Store) Commit(ctx context.Context, batch []truth.Commit) ([]error, erro
 	}
 	s.outboxSeq, s.auditSeq = outSeq, audSeq
 	return results, nil
-}
-
-func validate(c *truth.Commit) error {
-	k := c.Snapshot.Key
-	switch {
-	case k.Tenant == "" || k.Kind == "" || k.ID == "":
-		return fmt.Errorf("%w: snapshot key %q/%q/%q has an empty part", ErrInvalidCommit, k.Tenant, k.Kind, k.ID)
-	case c.ExpectedRevision < 0:
-		return fmt.Errorf("%w: expected revision %d is negative", ErrInvalidCommit, c.ExpectedRevision)
-	case c.Snapshot.Revision != c.ExpectedRevision+1:
-		return fmt.Errorf("%w: snapshot revision %d is not expected revision %d + 1", ErrInvalidCommit, c.Snapshot.Revision, c.ExpectedRevision)
-	case c.Idempotency != nil && (c.Idempotency.Tenant == "" || c.Idempotency.Key == ""):
-		return fmt.Errorf("%w: idempotency record without tenant or key", ErrInvalidCommit)
-	}
-	return nil
 }
 
 func encodeIdem(r *truth.Idempotency) []byte {

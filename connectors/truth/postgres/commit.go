@@ -115,7 +115,7 @@ func (s *Store) Commit(ctx context.Context, batch []truth.Commit) ([]error, erro
 	results := make([]error, len(batch))
 	var valid []int
 	for i := range batch {
-		if err := validate(&batch[i]); err != nil {
+		if err := batch[i].Validate(); err != nil {
 			results[i] = err
 			continue
 		}

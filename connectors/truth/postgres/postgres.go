@@ -27,10 +27,6 @@ import (
 var (
 	// ErrSchemaBehind: the database lacks migrations this binary needs.
 	ErrSchemaBehind = errors.New("postgres: database schema is behind")
-	// ErrInvalidCommit: a commit breaks the port's rules (Snapshot.Revision
-	// != ExpectedRevision+1, an empty key, an idempotency record without a
-	// key). It is reported for that commit only.
-	ErrInvalidCommit = errors.New("postgres: invalid commit")
 	// ErrRelayLockLost: the relay lock's session no longer holds the lock
 	// (the session ended, the check timed out, or release was called).
 	ErrRelayLockLost = errors.New("postgres: relay lock lost")
@@ -149,21 +145,6 @@ func (s *Store) CheckSchema(ctx context.Context) error {
 	}
 	if v, err := migrations.Version(ctx, s.pool); err == nil && v > migrations.Latest {
 		s.log.Warn("database schema is newer than this binary", "schema_version", v, "binary_version", migrations.Latest)
-	}
-	return nil
-}
-
-func validate(c *truth.Commit) error {
-	k := c.Snapshot.Key
-	switch {
-	case k.Tenant == "" || k.Kind == "" || k.ID == "":
-		return fmt.Errorf("%w: snapshot key %q/%q/%q has an empty part", ErrInvalidCommit, k.Tenant, k.Kind, k.ID)
-	case c.ExpectedRevision < 0:
-		return fmt.Errorf("%w: expected revision %d is negative", ErrInvalidCommit, c.ExpectedRevision)
-	case c.Snapshot.Revision != c.ExpectedRevision+1:
-		return fmt.Errorf("%w: snapshot revision %d is not expected revision %d + 1", ErrInvalidCommit, c.Snapshot.Revision, c.ExpectedRevision)
-	case c.Idempotency != nil && (c.Idempotency.Tenant == "" || c.Idempotency.Key == ""):
-		return fmt.Errorf("%w: idempotency record without tenant or key", ErrInvalidCommit)
 	}
 	return nil
 }
