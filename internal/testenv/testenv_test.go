@@ -16,6 +16,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
 )
 
 func TestPostgresAnswersQuery(t *testing.T) {
@@ -141,23 +142,25 @@ func TestPostgresDBConcurrentCallsGetDistinctDatabases(t *testing.T) {
 
 func TestRedisAnswersPing(t *testing.T) {
 	addr := Redis(t)
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
+	rdb := redis.NewClient(&redis.Options{
+		Addr:                  addr,
+		ContextTimeoutEnabled: true, // let ctx deadlines bound commands
+		Protocol:              2,
+		DisableIdentity:       true,
+	})
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if got, err := rdb.Ping(ctx).Result(); err != nil || got != "PONG" {
+		t.Fatalf("PING answered %q, %v; want PONG", got, err)
 	}
-	defer conn.Close()
-	if err := conn.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
-		t.Fatal(err)
+	// A real round trip through a key, removed again.
+	key := "grainline:testenv:" + RandomSuffix()
+	if err := rdb.Set(ctx, key, "v", time.Minute).Err(); err != nil {
+		t.Fatalf("SET: %v", err)
 	}
-	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
-		t.Fatalf("write PING: %v", err)
-	}
-	line, err := bufio.NewReader(conn).ReadString('\n')
-	if err != nil {
-		t.Fatalf("read reply: %v", err)
-	}
-	if line != "+PONG\r\n" {
-		t.Fatalf("PING answered %q, want +PONG", line)
+	if got, err := rdb.GetDel(ctx, key).Result(); err != nil || got != "v" {
+		t.Fatalf("GETDEL = %q, %v", got, err)
 	}
 }
 
