@@ -17,6 +17,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	natsAddr := fs.String("nats", envOr("GRAINLINE_NATS", "127.0.0.1:4222"), "in-process NATS server listen address (env GRAINLINE_NATS)")
 	pgDSN := fs.String("postgres", envOr("GRAINLINE_POSTGRES", ""), "PostgreSQL DSN instead of the embedded store; migrations are applied (env GRAINLINE_POSTGRES)")
 	brokers := fs.String("kafka", envOr("GRAINLINE_KAFKA", ""), "comma-separated Kafka brokers instead of the in-process broker (env GRAINLINE_KAFKA)")
+	natsPrefix := fs.String("nats-prefix", envOr("GRAINLINE_NATS_PREFIX", "grainline"), "first token of command subjects (env GRAINLINE_NATS_PREFIX)")
 	natsURL := fs.String("nats-url", envOr("GRAINLINE_NATS_URL", ""), "connect to this NATS server instead of starting one (env GRAINLINE_NATS_URL)")
 	maxBatch := fs.Int("max-batch", 512, "largest group-commit batch; 1 commits every command alone")
 	workerLatency := fs.Duration("worker-latency", 200*time.Millisecond, "latency of the simulated fulfillment system")
@@ -37,6 +38,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Migrate:       true,
 		NATSURL:       *natsURL,
 		NATSListen:    *natsAddr,
+		NATSPrefix:    *natsPrefix,
 		HTTPListen:    *httpAddr,
 		MaxBatch:      *maxBatch,
 		WorkerLatency: *workerLatency,
