@@ -53,8 +53,8 @@ func TestUpDownUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(applied, []int{1}) {
-		t.Fatalf("applied %v, want [1]", applied)
+	if !slices.Equal(applied, []int{1, 2}) {
+		t.Fatalf("applied %v, want [1 2]", applied)
 	}
 	if v, err := migrations.Version(ctx, p); err != nil || v != migrations.Latest {
 		t.Fatalf("version %d, %v; want %d", v, err, migrations.Latest)
@@ -62,22 +62,26 @@ func TestUpDownUp(t *testing.T) {
 	if _, err := p.Exec(ctx, `INSERT INTO snapshots VALUES ('t','k','i',1,'\x00',now())`); err != nil {
 		t.Fatalf("schema not usable after Up: %v", err)
 	}
+	if _, err := p.Exec(ctx, `INSERT INTO timers (tenant, kind, id, timer_id, due_at, command, payload)
+		VALUES ('t','k','i','expire',now(),'expire','\x')`); err != nil {
+		t.Fatalf("timers not usable after Up: %v", err)
+	}
 	again, err := migrations.Up(ctx, p)
 	if err != nil || len(again) != 0 {
 		t.Fatalf("second Up applied %v, %v; want nothing", again, err)
 	}
 	reverted, err := migrations.Down(ctx, p, 0)
-	if err != nil || !slices.Equal(reverted, []int{1}) {
-		t.Fatalf("Down reverted %v, %v; want [1]", reverted, err)
+	if err != nil || !slices.Equal(reverted, []int{2, 1}) {
+		t.Fatalf("Down reverted %v, %v; want [2 1]", reverted, err)
 	}
 	var n int
-	if err := p.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE tablename IN ('snapshots','outbox','idempotency','audit')`).Scan(&n); err != nil || n != 0 {
+	if err := p.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE tablename IN ('snapshots','outbox','idempotency','audit','timers')`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("%d tables left after Down (%v)", n, err)
 	}
-	if pending, err := migrations.Pending(ctx, p); err != nil || !slices.Equal(pending, []int{1}) {
-		t.Fatalf("pending %v, %v; want [1]", pending, err)
+	if pending, err := migrations.Pending(ctx, p); err != nil || !slices.Equal(pending, []int{1, 2}) {
+		t.Fatalf("pending %v, %v; want [1 2]", pending, err)
 	}
-	if applied, err := migrations.Up(ctx, p); err != nil || !slices.Equal(applied, []int{1}) {
+	if applied, err := migrations.Up(ctx, p); err != nil || !slices.Equal(applied, []int{1, 2}) {
 		t.Fatalf("Up after Down: %v, %v", applied, err)
 	}
 }

@@ -98,6 +98,10 @@ type Commit struct {
 	Events           []Event
 	Idempotency      *Idempotency // optional
 	Audit            []Audit
+	// Timers are set and cancelled with the rest of the commit, on the
+	// commit's aggregate (Snapshot.Key): a failed commit changes no timer.
+	// Changes apply in order; see ValidateTimers for the rules.
+	Timers []TimerChange
 }
 
 // Store is the truth store. All methods are safe for concurrent use.
@@ -145,6 +149,73 @@ func (c *Commit) Validate() error {
 		return fmt.Errorf("%w: snapshot revision %d is not expected revision %d + 1", ErrInvalidCommit, c.Snapshot.Revision, c.ExpectedRevision)
 	case c.Idempotency != nil && (c.Idempotency.Tenant == "" || c.Idempotency.Key == ""):
 		return fmt.Errorf("%w: idempotency record without tenant or key", ErrInvalidCommit)
+	}
+	return nil
+}
+
+// TimerChange sets or cancels one durable timer of the commit's aggregate.
+// A timer is named by (tenant, kind, id, TimerID); setting an existing one
+// replaces it (new At, Command and Payload, and any lease is dropped).
+type TimerChange struct {
+	TimerID string
+	// Cancel removes the timer instead of setting it. Cancelling a timer that
+	// does not exist is not an error.
+	Cancel bool
+	// IfAt, for a cancel, removes the timer only while it is still due at
+	// exactly IfAt: the runtime cancels a timer that fired this way, so a
+	// timer replaced meanwhile survives. Zero cancels unconditionally.
+	IfAt time.Time
+	// At is when the timer is due. Stores keep microsecond precision:
+	// callers truncate (TimerTime) so the value read back is the value set.
+	At      time.Time
+	Command string // wire name of the command sent to the aggregate when due
+	Payload []byte // JSON body of that command; may be empty
+}
+
+// DueTimer is a timer whose time has come.
+type DueTimer struct {
+	Key     Key
+	TimerID string
+	At      time.Time
+	Command string
+	Payload []byte
+}
+
+// TimerTime truncates t to the precision every store keeps (microseconds,
+// PostgreSQL's), in UTC.
+func TimerTime(t time.Time) time.Time { return t.Truncate(time.Microsecond).UTC() }
+
+// TimerStore is the timer side of the truth store, implemented by both
+// adapters. All methods are safe for concurrent use.
+type TimerStore interface {
+	// DueTimers returns up to limit timers due at or before now, earliest
+	// first (ties in key order). A store shared by several processes leases
+	// the timers it returns for a while (see the adapter), so that pollers
+	// elsewhere do not take them meanwhile; a lease ends when it expires or
+	// the timer is cancelled or replaced.
+	DueTimers(ctx context.Context, now time.Time, limit int) ([]DueTimer, error)
+	// CancelTimer removes one timer outside a commit, only while it is due at
+	// exactly at (zero: whatever its time). Removing a missing timer is not
+	// an error.
+	CancelTimer(ctx context.Context, key Key, timerID string, at time.Time) error
+}
+
+// ValidateTimers checks the timer changes of a commit: each names a timer
+// (non-empty TimerID of at most 200 bytes), a set has a non-zero At and a
+// Command, and no TimerID appears twice in one commit (merge them: the last
+// change wins). The error wraps ErrInvalidCommit.
+func (c *Commit) ValidateTimers() error {
+	seen := make(map[string]bool, len(c.Timers))
+	for _, t := range c.Timers {
+		switch {
+		case t.TimerID == "" || len(t.TimerID) > 200:
+			return fmt.Errorf("%w: timer id %q is empty or longer than 200 bytes", ErrInvalidCommit, t.TimerID)
+		case seen[t.TimerID]:
+			return fmt.Errorf("%w: timer %q changed twice in one commit", ErrInvalidCommit, t.TimerID)
+		case !t.Cancel && (t.At.IsZero() || t.Command == ""):
+			return fmt.Errorf("%w: timer %q is set without a time or a command", ErrInvalidCommit, t.TimerID)
+		}
+		seen[t.TimerID] = true
 	}
 	return nil
 }
