@@ -189,7 +189,7 @@ func TimerTime(t time.Time) time.Time { return t.Truncate(time.Microsecond).UTC(
 // adapters. All methods are safe for concurrent use.
 type TimerStore interface {
 	// DueTimers returns up to limit timers due at or before now, earliest
-	// first (ties in key order). A store shared by several processes leases
+	// first (ties in an order of the store's choosing). A store shared by several processes leases
 	// the timers it returns for a while (see the adapter), so that pollers
 	// elsewhere do not take them meanwhile; a lease ends when it expires or
 	// the timer is cancelled or replaced.

@@ -7,7 +7,8 @@
 // idempotency checks read, then the batch writes); reads do not take it.
 //
 // Outbox: AckOutbox deletes the acknowledged records. Audit records are
-// append-only and keyed by aggregate.
+// append-only and keyed by aggregate. Timers (timers.go) are written in the
+// commit's batch, with a due-time index.
 package embedded
 
 import (
@@ -274,10 +275,11 @@ func (s *Store) Commit(ctx context.Context, batch []truth.Commit) ([]error, erro
 	revs := map[string]int64{} // snapshot key -> revision after earlier commits in this batch
 	idems := map[string]bool{} // idempotency keys recorded earlier in this batch
 	outSeq, audSeq := s.outboxSeq, s.auditSeq
+	timers := &timerOverlay{s: s, changed: map[string]*timerRec{}}
 	winners := 0
 	for i := range batch {
 		c := &batch[i]
-		if err := c.Validate(); err != nil {
+		if err := errors.Join(c.Validate(), c.ValidateTimers()); err != nil {
 			results[i] = err
 			continue
 		}
@@ -336,6 +338,9 @@ func (s *Store) Commit(ctx context.Context, batch []truth.Commit) ([]error, erro
 			if err := b.Set(auditKey(k.Tenant, k.Kind, k.ID, audSeq), encodeAudit(a), nil); err != nil {
 				return nil, fmt.Errorf("embedded: commit: %w", err)
 			}
+		}
+		if err := timers.apply(b, k, c.Timers); err != nil {
+			return nil, fmt.Errorf("embedded: commit: %w", err)
 		}
 		revs[string(sk)] = c.Snapshot.Revision
 		winners++

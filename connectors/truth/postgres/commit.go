@@ -90,6 +90,27 @@ au AS (
     JOIN won ON won.ord = a.ord
     ORDER BY a.n
     RETURNING seq
+),
+tc AS (
+    SELECT won.tenant, won.kind, won.id, t.timer_id, t.cancel, t.if_at, t.due_at, t.command, t.payload
+    FROM unnest($38::int4[], $39::text[], $40::bool[], $41::timestamptz[], $42::timestamptz[], $43::text[],
+                $44::bytea[])
+         AS t(ord, timer_id, cancel, if_at, due_at, command, payload)
+    JOIN won ON won.ord = t.ord
+),
+tset AS (
+    INSERT INTO timers (tenant, kind, id, timer_id, due_at, command, payload, leased_until)
+    SELECT tenant, kind, id, timer_id, due_at, command, payload, NULL FROM tc WHERE NOT cancel
+    ORDER BY tenant, kind, id, timer_id
+    ON CONFLICT (tenant, kind, id, timer_id) DO UPDATE
+        SET due_at = EXCLUDED.due_at, command = EXCLUDED.command, payload = EXCLUDED.payload, leased_until = NULL
+    RETURNING 1
+),
+tdel AS (
+    DELETE FROM timers x USING tc
+    WHERE tc.cancel AND x.tenant = tc.tenant AND x.kind = tc.kind AND x.id = tc.id AND x.timer_id = tc.timer_id
+      AND (tc.if_at IS NULL OR x.due_at = tc.if_at)
+    RETURNING 1
 )
 SELECT c.ord,
        CASE
@@ -115,7 +136,7 @@ func (s *Store) Commit(ctx context.Context, batch []truth.Commit) ([]error, erro
 	results := make([]error, len(batch))
 	var valid []int
 	for i := range batch {
-		if err := batch[i].Validate(); err != nil {
+		if err := errors.Join(batch[i].Validate(), batch[i].ValidateTimers()); err != nil {
 			results[i] = err
 			continue
 		}
@@ -302,6 +323,12 @@ func roundArgs(batch []truth.Commit, round []int) []any {
 		aActor, aAction, aReason, aCorr          []string
 		aAt                                      []time.Time
 		aDetail                                  [][]byte
+		tOrd                                     []int32
+		tID, tCommand                            []string
+		tCancel                                  []bool
+		tIfAt                                    []*time.Time
+		tAt                                      []time.Time
+		tPayload                                 [][]byte
 	)
 	for _, i := range round {
 		c := &batch[i]
@@ -332,11 +359,22 @@ func roundArgs(batch []truth.Commit, round []int) []any {
 			aOrd, aRev, aActor, aAction = append(aOrd, int32(i)), append(aRev, a.Revision), append(aActor, a.Actor), append(aAction, a.Action)
 			aReason, aCorr, aAt, aDetail = append(aReason, a.Reason), append(aCorr, a.CorrelationID), append(aAt, a.At), append(aDetail, a.Detail)
 		}
+		for j := range c.Timers {
+			tm := &c.Timers[j]
+			var ifAt *time.Time
+			if !tm.IfAt.IsZero() {
+				v := truth.TimerTime(tm.IfAt)
+				ifAt = &v
+			}
+			tOrd, tID, tCancel, tIfAt = append(tOrd, int32(i)), append(tID, tm.TimerID), append(tCancel, tm.Cancel), append(tIfAt, ifAt)
+			tAt, tCommand, tPayload = append(tAt, truth.TimerTime(tm.At)), append(tCommand, tm.Command), append(tPayload, orEmpty(tm.Payload))
+		}
 	}
 	return []any{
 		ord, tenant, kind, id, expRev, newRev, state, updated,
 		iTenant, iKey, iCommand, iHash, iRev, iResp, iCreated,
 		eOrd, eID, eTopic, eTenant, eKind, eAgg, eRev, eType, eVersion, eAt, eProducer, eCorr, eCause, ePayload,
 		aOrd, aRev, aActor, aAction, aReason, aCorr, aAt, aDetail,
+		tOrd, tID, tCancel, tIfAt, tAt, tCommand, tPayload,
 	}
 }

@@ -6,7 +6,9 @@
 // transaction (see commit.go). AckOutbox marks records published
 // (published_at) rather than deleting them; PruneOutbox deletes published
 // records older than a cut-off. Several relays may poll PendingOutbox; the
-// one that holds TryRelayLock publishes.
+// one that holds TryRelayLock publishes. Durable timers are rows of the
+// timers table written by Commit; several nodes may poll DueTimers, which
+// claims due rows with FOR UPDATE SKIP LOCKED and a lease (timers.go).
 package postgres
 
 import (
@@ -49,6 +51,10 @@ type Config struct {
 	// back for a deadlock, a serialisation failure or a lost idempotency
 	// race. Default 5.
 	CommitAttempts int
+	// TimerLease is how long DueTimers keeps a returned timer from other
+	// callers (measured on the server's clock). It should exceed the time a
+	// poller needs to fire a timer. Default 30s.
+	TimerLease time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -60,6 +66,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.CommitAttempts == 0 {
 		c.CommitAttempts = 5
+	}
+	if c.TimerLease == 0 {
+		c.TimerLease = 30 * time.Second
 	}
 }
 
@@ -76,6 +85,8 @@ func (c Config) Validate() error {
 		return errors.New("postgres: Config.ConnectTimeout must not be negative")
 	case c.CommitAttempts < 1:
 		return fmt.Errorf("postgres: Config.CommitAttempts %d must be at least 1", c.CommitAttempts)
+	case c.TimerLease < time.Millisecond:
+		return fmt.Errorf("postgres: Config.TimerLease %v must be at least 1ms", c.TimerLease)
 	}
 	return nil
 }

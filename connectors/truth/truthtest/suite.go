@@ -33,6 +33,7 @@ func Run(t *testing.T, h Harness) {
 		{"ConcurrentCommits", testConcurrent},
 		{"ConcurrentSameIdempotencyKey", testConcurrentIdempotency},
 		{"Reopen", testReopen},
+		{"Timers", runTimers},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })
 	}

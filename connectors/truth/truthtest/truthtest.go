@@ -58,6 +58,11 @@ type Harness struct {
 	// the store itself after Settle. truth.Store offers no such read, so
 	// without View the crash check relies on Settle alone.
 	View func(t testing.TB, loc string) (r Reader, end func())
+
+	// TimerLease is the lease the stores Open returns put on the timers
+	// DueTimers hands out; zero for a store that does not lease (one process
+	// owns it). With a lease, the suite also checks lease behaviour.
+	TimerLease time.Duration
 }
 
 // Reader is the read side of a store, which Crash verifies through: a
