@@ -1,29 +1,57 @@
 package order
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/grainline/grainline/grains"
+	"github.com/grainline/grainline/grains/plan"
 )
 
-// Behavior is the order grain kind as the runtime drives it.
-var Behavior = grains.Behavior[State]{
-	Kind:          grains.KindOrder,
-	Decide:        Decide,
-	Apply:         Apply,
-	DecodeCommand: DecodeCommand,
-	Exists:        Exists,
+// Behavior is the order grain kind as the runtime drives it, with the
+// built-in plan catalog (plan.Builtin).
+var Behavior = behaviorFor(plan.Builtin())
+
+// NewBehavior returns the order grain kind deciding with plans: new orders
+// pin plans.Default unless their create command names a version of plans.
+// Orders already created keep the tasks of the version they pinned, whatever
+// plans holds now.
+func NewBehavior(plans plan.Catalog) (grains.Behavior[State], error) {
+	if err := plans.Validate(); err != nil {
+		return grains.Behavior[State]{}, fmt.Errorf("order: %w", err)
+	}
+	return behaviorFor(plans), nil
 }
 
-// Decide returns the events cmd produces against s. Checks run in this order:
-// role (CodeForbidden), existence (CodeNotFound, or for create the
-// idempotent/CodeAlreadyExists rule), then the state machine
+func behaviorFor(plans plan.Catalog) grains.Behavior[State] {
+	d := decider{plans: plans}
+	return grains.Behavior[State]{
+		Kind:          grains.KindOrder,
+		Decide:        d.decide,
+		Apply:         Apply,
+		DecodeCommand: DecodeCommand,
+		Exists:        Exists,
+	}
+}
+
+// Decide returns the events cmd produces against s, with the built-in plans.
+// Checks run in this order: role (CodeForbidden), existence (CodeNotFound, or
+// for create the idempotent/CodeAlreadyExists rule), then the state machine
 // (CodeInvalidTransition) and the command's meaning (CodeValidation).
 func Decide(s State, cmd grains.Command, env grains.Env) ([]grains.Event, error) {
+	return Behavior.Decide(s, cmd, env)
+}
+
+type decider struct {
+	plans plan.Catalog
+}
+
+func (d decider) decide(s State, cmd grains.Command, env grains.Env) ([]grains.Event, error) {
 	switch c := cmd.(type) {
 	case Create:
-		return decideCreate(s, c, env)
+		return d.decideCreate(s, c, env)
 	case CompleteTask:
 		return decideCompleteTask(s, c, env)
 	case FailTask:
@@ -36,7 +64,7 @@ func Decide(s State, cmd grains.Command, env grains.Env) ([]grains.Event, error)
 	return nil, grains.Errorf(grains.CodeBadRequest, "unknown order command %q", cmd.CommandName())
 }
 
-func decideCreate(s State, c Create, env grains.Env) ([]grains.Event, error) {
+func (d decider) decideCreate(s State, c Create, env grains.Env) ([]grains.Event, error) {
 	if err := grains.RequireRole(env, CmdCreate, RoleSystem); err != nil {
 		return nil, err
 	}
@@ -54,21 +82,93 @@ func decideCreate(s State, c Create, env grains.Env) ([]grains.Event, error) {
 			Message:    fmt.Sprintf("create: order id %q does not belong to quote %s (want %q)", env.ID, c.QuoteID, want),
 			Violations: []grains.Violation{{Pointer: "/orderId", Code: "mismatch", Message: "the order's id must be " + want}}}
 	}
-	now := env.Now.UTC()
-	taskID := TaskID(env.ID, TaskTypeProvision)
-	return []grains.Event{
-		Created{
-			OrderID: env.ID, QuoteID: c.QuoteID, Status: StatusAcknowledged, Tenant: env.Tenant,
-			CustomerID: c.CustomerID, CustomerName: c.CustomerName, Currency: c.Currency,
-			Lines: grains.CloneLines(c.Lines), OneTimeTotal: c.OneTimeTotal, MonthlyTotal: c.MonthlyTotal,
-			PriceHash: c.PriceHash, PlanVersion: PlanVersion,
-			AcceptedBy: c.AcceptedBy, AcceptedAt: c.AcceptedAt.UTC(), CreatedAt: now,
-		},
-		TaskRequested{
-			OrderID: env.ID, QuoteID: c.QuoteID, Status: StatusInProgress,
-			TaskID: taskID, TaskType: TaskTypeProvision, Attempt: 1, Lines: grains.CloneLines(c.Lines),
-		},
-	}, nil
+	version := c.PlanVersion
+	if version == 0 {
+		version = d.plans.Default
+	}
+	tasks, err := d.plans.Decompose(env.ID, version, c.Lines)
+	switch {
+	case errors.Is(err, plan.ErrUnknownVersion):
+		return nil, &grains.Error{Code: grains.CodeValidation,
+			Message:    fmt.Sprintf("create: no decomposition plan version %d (known: %v)", version, d.plans.Versions()),
+			Violations: []grains.Violation{{Pointer: "/planVersion", Code: "unknown", Message: "no such plan version"}}}
+	case err != nil:
+		return nil, &grains.Error{Code: grains.CodeValidation, Message: "create: " + err.Error()}
+	}
+	items := make([]Item, len(c.Lines))
+	for i, l := range c.Lines {
+		items[i] = Item{ID: l.LineID, Action: ActionAdd, State: StatusAcknowledged, OfferingID: l.OfferingID, Quantity: l.Quantity}
+	}
+	created := Created{
+		OrderID: env.ID, QuoteID: c.QuoteID, Status: StatusAcknowledged, Tenant: env.Tenant,
+		CustomerID: c.CustomerID, CustomerName: c.CustomerName, Currency: c.Currency,
+		Lines: grains.CloneLines(c.Lines), OneTimeTotal: c.OneTimeTotal, MonthlyTotal: c.MonthlyTotal,
+		PriceHash: c.PriceHash, PlanVersion: version, Items: items, Tasks: tasks,
+		AcceptedBy: c.AcceptedBy, AcceptedAt: c.AcceptedAt.UTC(), CreatedAt: env.Now.UTC(),
+	}
+	evs := []grains.Event{created}
+	next := Apply(s, created)
+	return append(evs, requestReady(next)...), nil
+}
+
+// requestReady returns a TaskRequested for every waiting task of s whose
+// dependencies are done, in task order.
+func requestReady(s State) []grains.Event {
+	var evs []grains.Event
+	for _, i := range s.ready() {
+		t := s.Tasks[i]
+		lines := grains.CloneLines(s.Lines)
+		if t.LineID != "" {
+			lines = nil
+			for _, l := range s.Lines {
+				if l.LineID == t.LineID {
+					lines = append(lines, l)
+				}
+			}
+		}
+		var deps []string
+		if len(t.DependsOn) > 0 {
+			deps = append(deps, t.DependsOn...)
+		}
+		evs = append(evs, TaskRequested{OrderID: s.ID, QuoteID: s.QuoteID, Status: StatusInProgress,
+			TaskID: t.TaskID, TaskType: t.Type, Attempt: t.Attempt + 1, Lines: lines, LineID: t.LineID, DependsOn: deps})
+	}
+	return evs
+}
+
+// advance returns the events that follow a task result already folded into
+// next: requests for the tasks it releases, then the order's outcome when
+// nothing is left running.
+func advance(next State, now time.Time) []grains.Event {
+	evs := requestReady(next)
+	if len(evs) > 0 {
+		return evs
+	}
+	final, status, failed := next.outcome()
+	switch {
+	case !final:
+		return nil
+	case failed == nil:
+		return []grains.Event{Completed{OrderID: next.ID, QuoteID: next.QuoteID, Status: status, CompletedAt: now}}
+	default:
+		return []grains.Event{Failed{OrderID: next.ID, QuoteID: next.QuoteID, Status: status,
+			TaskID: failed.TaskID, Reason: failed.Reason, FailedAt: now}}
+	}
+}
+
+// dependenciesPending is the error for a result of a task never requested.
+func dependenciesPending(s State, command string, t Task) error {
+	var open []string
+	for _, d := range t.DependsOn {
+		if i := s.task(d); i < 0 || s.Tasks[i].Status != TaskStatusDone {
+			open = append(open, d)
+		}
+	}
+	return &grains.Error{Code: grains.CodeInvalidTransition,
+		Message: fmt.Sprintf("order %s is %s: %s is not allowed: task %s was not requested, its dependencies are not done: %s",
+			s.ID, s.Status, command, t.TaskID, strings.Join(open, ", ")),
+		Violations: []grains.Violation{{Pointer: "/taskId", Code: ViolationDependenciesPending,
+			Message: "the task's dependencies are not done"}}}
 }
 
 func decideCompleteTask(s State, c CompleteTask, env grains.Env) ([]grains.Event, error) {
@@ -91,19 +191,13 @@ func decideCompleteTask(s State, c CompleteTask, env grains.Env) ([]grains.Event
 	if s.Status != StatusInProgress {
 		return nil, grains.InvalidTransition(grains.KindOrder, s.ID, string(s.Status), CmdCompleteTask, "")
 	}
+	if s.Tasks[i].Status == TaskStatusWaiting {
+		return nil, dependenciesPending(s, CmdCompleteTask, s.Tasks[i])
+	}
 	now := env.Now.UTC()
-	evs := []grains.Event{TaskCompleted{OrderID: s.ID, QuoteID: s.QuoteID, Status: StatusInProgress,
-		TaskID: c.TaskID, Result: c.Result, CompletedAt: now}}
-	allDone := true
-	for j, t := range s.Tasks {
-		if j != i && t.Status != TaskStatusDone {
-			allDone = false
-		}
-	}
-	if allDone {
-		evs = append(evs, Completed{OrderID: s.ID, QuoteID: s.QuoteID, Status: StatusCompleted, CompletedAt: now})
-	}
-	return evs, nil
+	done := TaskCompleted{OrderID: s.ID, QuoteID: s.QuoteID, Status: StatusInProgress,
+		TaskID: c.TaskID, Result: c.Result, CompletedAt: now}
+	return append([]grains.Event{done}, advance(Apply(s, done), now)...), nil
 }
 
 func decideFailTask(s State, c FailTask, env grains.Env) ([]grains.Event, error) {
@@ -126,11 +220,12 @@ func decideFailTask(s State, c FailTask, env grains.Env) ([]grains.Event, error)
 	if s.Status != StatusInProgress {
 		return nil, grains.InvalidTransition(grains.KindOrder, s.ID, string(s.Status), CmdFailTask, "")
 	}
+	if s.Tasks[i].Status == TaskStatusWaiting {
+		return nil, dependenciesPending(s, CmdFailTask, s.Tasks[i])
+	}
 	now := env.Now.UTC()
-	return []grains.Event{
-		TaskFailed{OrderID: s.ID, QuoteID: s.QuoteID, Status: StatusInProgress, TaskID: c.TaskID, Reason: c.Reason, FailedAt: now},
-		Failed{OrderID: s.ID, QuoteID: s.QuoteID, Status: StatusFailed, TaskID: c.TaskID, Reason: c.Reason, FailedAt: now},
-	}, nil
+	failed := TaskFailed{OrderID: s.ID, QuoteID: s.QuoteID, Status: StatusInProgress, TaskID: c.TaskID, Reason: c.Reason, FailedAt: now}
+	return append([]grains.Event{failed}, advance(Apply(s, failed), now)...), nil
 }
 
 func decideCancel(s State, c Cancel, env grains.Env) ([]grains.Event, error) {
@@ -157,6 +252,7 @@ func unknownTask(s State, command, taskID string) error {
 }
 
 // Apply folds one event into s. Events it does not know leave s unchanged.
+// Item states are recomputed from the tasks after every task event.
 func Apply(s State, ev grains.Event) State {
 	switch e := ev.(type) {
 	case Created:
@@ -165,30 +261,43 @@ func Apply(s State, ev grains.Event) State {
 			ID: e.OrderID, Tenant: e.Tenant, QuoteID: e.QuoteID, Status: e.Status,
 			CustomerID: e.CustomerID, CustomerName: e.CustomerName, Currency: e.Currency,
 			Lines: grains.CloneLines(e.Lines), OneTimeTotal: e.OneTimeTotal, MonthlyTotal: e.MonthlyTotal,
-			PriceHash: e.PriceHash, PlanVersion: e.PlanVersion, Tasks: []Task{},
+			PriceHash: e.PriceHash, PlanVersion: e.PlanVersion, Items: cloneItems(e.Items), Tasks: []Task{},
 			AcceptedBy: e.AcceptedBy, AcceptedAt: &at, CreatedAt: e.CreatedAt,
 		}
+		for _, t := range e.Tasks {
+			s.Tasks = append(s.Tasks, Task{TaskID: t.ID, Type: t.Type, LineID: t.LineID, DependsOn: t.DependsOn,
+				PointOfNoReturn: t.PointOfNoReturn, Compensation: t.Compensation, Status: TaskStatusWaiting})
+		}
 	case TaskRequested:
-		s.Tasks = cloneTasks(s.Tasks)
-		t := Task{TaskID: e.TaskID, Type: e.TaskType, Status: TaskStatusPending, Attempt: e.Attempt}
 		if i := s.task(e.TaskID); i >= 0 {
-			s.Tasks[i] = t
+			s = s.updateTask(e.TaskID, func(t *Task) { t.Status, t.Attempt = TaskStatusPending, e.Attempt })
 		} else {
-			s.Tasks = append(s.Tasks, t)
+			// An order created before plans were stored in OrderCreated.
+			s.Tasks = append(cloneTasks(s.Tasks), Task{TaskID: e.TaskID, Type: e.TaskType, LineID: e.LineID,
+				DependsOn: e.DependsOn, Status: TaskStatusPending, Attempt: e.Attempt})
 		}
 		s.Status = e.Status
+		s = s.rollUpItems()
 	case TaskCompleted:
 		s = s.updateTask(e.TaskID, func(t *Task) { t.Status, t.Result = TaskStatusDone, e.Result })
 		s.Status = e.Status
+		s = s.rollUpItems()
 	case TaskFailed:
 		s = s.updateTask(e.TaskID, func(t *Task) { t.Status, t.Reason = TaskStatusFailed, e.Reason })
 		s.Status = e.Status
+		s = s.rollUpItems()
 	case Completed:
 		s.Status, s.CompletedAt = e.Status, timePtr(e.CompletedAt)
 	case Failed:
 		s.Status, s.FailureReason, s.FailedAt = e.Status, e.Reason, timePtr(e.FailedAt)
 	case Cancelled:
 		s.Status, s.CancelReason, s.CancelledBy, s.CancelledAt = e.Status, e.Reason, e.CancelledBy, timePtr(e.CancelledAt)
+		s.Items = cloneItems(s.Items)
+		for i, it := range s.Items {
+			if it.State != StatusCompleted && it.State != StatusFailed {
+				s.Items[i].State = StatusCancelled
+			}
+		}
 	}
 	return s
 }

@@ -17,7 +17,8 @@ const (
 )
 
 // Create creates the order of an accepted quote. Its payload is exactly the
-// payload of the quote's QuoteAccepted event.
+// payload of the quote's QuoteAccepted event. PlanVersion, optional, pins a
+// decomposition plan version; absent or 0 means the plan catalog's default.
 type Create struct {
 	QuoteID      string        `json:"quoteId"`
 	OrderID      string        `json:"orderId"`
@@ -30,6 +31,7 @@ type Create struct {
 	PriceHash    string        `json:"priceHash"`
 	AcceptedBy   string        `json:"acceptedBy"`
 	AcceptedAt   time.Time     `json:"acceptedAt"`
+	PlanVersion  int           `json:"planVersion,omitempty"`
 }
 
 // CompleteTask reports a task done, with the worker's result (a JSON object).
@@ -141,11 +143,18 @@ func (c Create) validate() error {
 	if len(c.Lines) == 0 {
 		v.Add("/lines", "required", "an order needs at least one line")
 	}
+	if c.PlanVersion < 0 {
+		v.Add("/planVersion", "min", "planVersion must be positive, or absent for the default")
+	}
+	seen := map[string]bool{}
 	for i, l := range c.Lines {
 		at := "/lines/" + strconv.Itoa(i)
 		if l.LineID == "" {
 			v.Add(at+"/lineId", "required", "lineId is required")
+		} else if seen[l.LineID] {
+			v.Add(at+"/lineId", "duplicate", "lineId "+l.LineID+" appears twice")
 		}
+		seen[l.LineID] = true
 		if l.OfferingID == "" {
 			v.Add(at+"/offeringId", "required", "offeringId is required")
 		}

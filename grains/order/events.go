@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/grainline/grainline/grains"
+	"github.com/grainline/grainline/grains/plan"
 )
 
 // Event wire names.
@@ -21,7 +22,9 @@ const (
 // Every order event carries OrderID, QuoteID and Status, the order's status
 // after the event, so that a projection can follow status from events alone.
 
-// Created: the order exists, acknowledged, with its plan pinned.
+// Created: the order exists, acknowledged, with its plan pinned: Items are
+// its lines, Tasks the plan's decomposition (all waiting), so that the order
+// never needs its plan version again.
 type Created struct {
 	OrderID      string          `json:"orderId"`
 	QuoteID      string          `json:"quoteId"`
@@ -35,20 +38,26 @@ type Created struct {
 	MonthlyTotal string          `json:"monthlyTotal"`
 	PriceHash    string          `json:"priceHash"`
 	PlanVersion  int             `json:"planVersion"`
+	Items        []Item          `json:"items,omitempty"`
+	Tasks        []plan.Task     `json:"tasks,omitempty"`
 	AcceptedBy   string          `json:"acceptedBy"`
 	AcceptedAt   time.Time       `json:"acceptedAt"`
 	CreatedAt    time.Time       `json:"createdAt"`
 }
 
-// TaskRequested: a fulfillment task is to be executed by a worker.
+// TaskRequested: a fulfillment task is to be executed by a worker; every
+// task in DependsOn is done. Lines are the lines the task covers: its own
+// line for a line task (LineID set), all lines for an order task.
 type TaskRequested struct {
-	OrderID  string        `json:"orderId"`
-	QuoteID  string        `json:"quoteId"`
-	Status   Status        `json:"status"`
-	TaskID   string        `json:"taskId"`
-	TaskType string        `json:"taskType"`
-	Attempt  int           `json:"attempt"`
-	Lines    []grains.Line `json:"lines"`
+	OrderID   string        `json:"orderId"`
+	QuoteID   string        `json:"quoteId"`
+	Status    Status        `json:"status"`
+	TaskID    string        `json:"taskId"`
+	TaskType  string        `json:"taskType"`
+	Attempt   int           `json:"attempt"`
+	Lines     []grains.Line `json:"lines"`
+	LineID    string        `json:"lineId,omitempty"`
+	DependsOn []string      `json:"dependsOn,omitempty"`
 }
 
 // TaskCompleted: a worker finished a task.
@@ -79,7 +88,8 @@ type Completed struct {
 	CompletedAt time.Time `json:"completedAt"`
 }
 
-// Failed: the order cannot be fulfilled.
+// Failed: nothing is left running and a task failed (TaskID, Reason: the
+// first failed task). Status is failed, or partial when some item completed.
 type Failed struct {
 	OrderID  string    `json:"orderId"`
 	QuoteID  string    `json:"quoteId"`

@@ -69,7 +69,7 @@ func TestTransitionMatrix(t *testing.T) {
 	}
 	want := map[string]map[string]string{
 		"none":         {"create": "ok", "createOther": "ok", "completeTask": "not_found", "failTask": "not_found", "cancel": "not_found"},
-		"acknowledged": {"create": "noop", "createOther": "already_exists", "completeTask": "validation_failed", "failTask": "validation_failed", "cancel": "ok"},
+		"acknowledged": {"create": "noop", "createOther": "already_exists", "completeTask": "invalid_transition", "failTask": "invalid_transition", "cancel": "ok"},
 		"inProgress":   {"create": "noop", "createOther": "already_exists", "completeTask": "ok", "failTask": "ok", "cancel": "ok"},
 		"completed":    {"create": "noop", "createOther": "already_exists", "completeTask": "noop", "failTask": "invalid_transition", "cancel": "invalid_transition"},
 		"failed":       {"create": "noop", "createOther": "already_exists", "completeTask": "invalid_transition", "failTask": "noop", "cancel": "invalid_transition"},
