@@ -164,11 +164,11 @@ func TestHashIgnoresRepresentationOfEqualAmounts(t *testing.T) {
 	if c.Hash == a.Hash {
 		t.Fatal("a different unit price (same rounded total) gives the same hash")
 	}
-	doc, err := Canonical([]Line{line("1", 2, "10", "5.5")}, a)
+	doc, err := Canonical(Input{Currency: "EUR", Lines: []Line{line("1", 2, "10", "5.5")}}, a)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"algorithm":"grainline.pricing.v1","currency":"EUR","lines":[{"lineId":"1","offeringId":"off-1","quantity":2,"unitOneTime":"10.00","unitMonthly":"5.50","oneTimeTotal":"20.00","monthlyTotal":"11.00"}],"oneTimeTotal":"20.00","monthlyTotal":"11.00"}`
+	want := `{"algorithm":"grainline.pricing.v2","currency":"EUR","lines":[{"lineId":"1","offeringId":"off-1","quantity":2,"listOneTime":"10.00","listMonthly":"5.50","tiers":[],"discount":null,"tier":0,"unitOneTime":"10.00","unitMonthly":"5.50","grossOneTime":"20.00","grossMonthly":"11.00","discountOneTime":"0.00","discountMonthly":"0.00","oneTimeTotal":"20.00","monthlyTotal":"11.00"}],"discount":null,"subtotalOneTime":"20.00","subtotalMonthly":"11.00","discountOneTime":"0.00","discountMonthly":"0.00","oneTimeTotal":"20.00","monthlyTotal":"11.00"}`
 	if string(doc) != want {
 		t.Fatalf("canonical document\n got %s\nwant %s", doc, want)
 	}
