@@ -1,14 +1,15 @@
 package quote
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/grainline/grainline/grains"
+	"github.com/grainline/grainline/grains/catalog"
 	"github.com/grainline/grainline/grains/order"
 	"github.com/grainline/grainline/grains/pricing"
-	"github.com/shopspring/decimal"
 )
 
 // Behavior is the quote grain kind as the runtime drives it. Decide needs
@@ -25,7 +26,7 @@ var Behavior = grains.Behavior[State]{
 var commandRoles = map[string]string{
 	CmdCreate: RoleSales, CmdAddLine: RoleSales, CmdRemoveLine: RoleSales, CmdPrice: RoleSales,
 	CmdSubmit: RoleSales, CmdApprove: RoleApprover, CmdReject: RoleApprover, CmdAccept: RoleSales,
-	CmdCancel: RoleSales,
+	CmdCancel: RoleSales, CmdSetLineDiscount: RoleSales, CmdSetQuoteDiscount: RoleSales, CmdClearQuoteDiscount: RoleSales,
 }
 
 // allowedIn says in which statuses each command (other than create) may run.
@@ -38,6 +39,10 @@ var allowedIn = map[string][]Status{
 	CmdReject:     {StatusPending},
 	CmdAccept:     {StatusApproved},
 	CmdCancel:     {StatusInProgress, StatusPending, StatusApproved},
+
+	CmdSetLineDiscount:    {StatusInProgress},
+	CmdSetQuoteDiscount:   {StatusInProgress},
+	CmdClearQuoteDiscount: {StatusInProgress},
 }
 
 // Decide returns the events cmd produces against s. Checks run in this order:
@@ -77,6 +82,33 @@ func Decide(s State, cmd grains.Command, env grains.Env) ([]grains.Event, error)
 			return nil, violation(CmdRemoveLine, "/lineId", "unknown", fmt.Sprintf("quote %s has no line %q", s.ID, c.LineID))
 		}
 		return []grains.Event{LineRemoved{QuoteID: s.ID, Status: s.Status, LineID: c.LineID}}, nil
+	case SetLineDiscount:
+		i := s.line(c.LineID)
+		if i < 0 {
+			return nil, violation(CmdSetLineDiscount, "/lineId", "unknown", fmt.Sprintf("quote %s has no line %q", s.ID, c.LineID))
+		}
+		d, err := c.discount().record(s.Currency)
+		if err != nil {
+			return nil, withCommand(CmdSetLineDiscount, err)
+		}
+		if t, ok := s.Terms[c.LineID]; ok && sameDiscount(t.Discount, d) {
+			return nil, nil
+		}
+		return []grains.Event{LineDiscountSet{QuoteID: s.ID, Status: s.Status, LineID: c.LineID, Discount: *d}}, nil
+	case SetQuoteDiscount:
+		d, err := c.discount().record(s.Currency)
+		if err != nil {
+			return nil, withCommand(CmdSetQuoteDiscount, err)
+		}
+		if sameDiscount(s.Discount, d) {
+			return nil, nil
+		}
+		return []grains.Event{DiscountSet{QuoteID: s.ID, Status: s.Status, Discount: *d}}, nil
+	case ClearQuoteDiscount:
+		if s.Discount == nil {
+			return nil, nil
+		}
+		return []grains.Event{DiscountCleared{QuoteID: s.ID, Status: s.Status}}, nil
 	case PriceQuote:
 		return decidePrice(s, now)
 	case Submit:
@@ -145,13 +177,27 @@ func decideAddLine(s State, c AddLine, env grains.Env) ([]grains.Event, error) {
 	}
 	scale, _ := pricing.MinorUnits(s.Currency)
 	in := pricing.Line{LineID: strconv.Itoa(s.LineSeq + 1), OfferingID: off.ID, Quantity: c.Quantity,
-		UnitOneTime: p.OneTime, UnitMonthly: p.MonthlyRecurring}
+		UnitOneTime: p.OneTime, UnitMonthly: p.MonthlyRecurring, Tiers: p.Tiers}
 	res, err := pricing.Price([]pricing.Line{in}, s.Currency)
 	if err != nil {
-		return nil, fmt.Errorf("addLine: %w", err)
+		return nil, withCommand(CmdAddLine, err)
 	}
 	return []grains.Event{LineAdded{QuoteID: s.ID, Status: s.Status, CatalogVersion: env.Catalog.Version,
-		Line: pricedLine(in, off.Name, res.Lines[0], scale)}}, nil
+		Line: pricedLine(in, off.Name, res.Lines[0], scale), Tier: res.Lines[0].Tier,
+		ListOneTime: pricing.FormatUnit(p.OneTime, scale), ListMonthly: pricing.FormatUnit(p.MonthlyRecurring, scale),
+		Tiers: append([]catalog.Tier(nil), p.Tiers...)}}, nil
+}
+
+// withCommand keeps a domain error's code and violations and names the
+// command in its message.
+func withCommand(command string, err error) error {
+	var de *grains.Error
+	if errors.As(err, &de) {
+		out := *de
+		out.Message = command + ": " + de.Message
+		return &out
+	}
+	return fmt.Errorf("%s: %w", command, err)
 }
 
 func decidePrice(s State, now time.Time) ([]grains.Event, error) {
@@ -161,31 +207,32 @@ func decidePrice(s State, now time.Time) ([]grains.Event, error) {
 	if s.Price != nil {
 		return nil, nil // already priced, and lines have not changed since
 	}
-	in := make([]pricing.Line, len(s.Lines))
-	for i, l := range s.Lines {
-		one, err1 := decimal.NewFromString(l.UnitOneTime)
-		mon, err2 := decimal.NewFromString(l.UnitMonthly)
-		if err1 != nil || err2 != nil {
-			return nil, grains.Errorf(grains.CodeInternal, "price: line %s has a malformed unit price", l.LineID)
-		}
-		in[i] = pricing.Line{LineID: l.LineID, OfferingID: l.OfferingID, Quantity: l.Quantity, UnitOneTime: one, UnitMonthly: mon}
-	}
-	res, err := pricing.Price(in, s.Currency)
+	in, err := Input(s)
 	if err != nil {
-		return nil, fmt.Errorf("price: %w", err)
+		return nil, withCommand(CmdPrice, err)
 	}
-	lines := make([]grains.Line, len(in))
-	for i := range in {
-		lines[i] = pricedLine(in[i], s.Lines[i].Name, res.Lines[i], res.Scale)
+	res, err := pricing.Evaluate(in)
+	if err != nil {
+		return nil, withCommand(CmdPrice, err)
 	}
+	lines := make([]grains.Line, len(in.Lines))
+	for i := range in.Lines {
+		lines[i] = pricedLine(in.Lines[i], s.Lines[i].Name, res.Lines[i], res.Scale)
+	}
+	v := res.View()
 	return []grains.Event{Priced{QuoteID: s.ID, Status: s.Status, Currency: s.Currency, Lines: lines,
-		OneTimeTotal: res.OneTime(), MonthlyTotal: res.Monthly(), Hash: res.Hash, PricedAt: now}}, nil
+		SubtotalOneTime: v.SubtotalOneTime, SubtotalMonthly: v.SubtotalMonthly,
+		DiscountOneTime: v.DiscountOneTime, DiscountMonthly: v.DiscountMonthly,
+		OneTimeTotal: v.OneTimeTotal, MonthlyTotal: v.MonthlyTotal,
+		Algorithm: v.Algorithm, Trace: v.Trace, Hash: res.Hash, PricedAt: now}}, nil
 }
 
+// pricedLine is a line as the quote and its order show it: the unit prices
+// of the line's tier and its totals net of the line discount.
 func pricedLine(in pricing.Line, name string, r pricing.LineResult, scale int32) grains.Line {
 	return grains.Line{
 		LineID: in.LineID, OfferingID: in.OfferingID, Name: name, Quantity: in.Quantity,
-		UnitOneTime: pricing.FormatUnit(in.UnitOneTime, scale), UnitMonthly: pricing.FormatUnit(in.UnitMonthly, scale),
+		UnitOneTime: pricing.FormatUnit(r.UnitOneTime, scale), UnitMonthly: pricing.FormatUnit(r.UnitMonthly, scale),
 		OneTimeTotal: pricing.Format(r.OneTimeTotal, scale), MonthlyTotal: pricing.Format(r.MonthlyTotal, scale),
 	}
 }
@@ -206,6 +253,31 @@ func Apply(s State, ev grains.Event) State {
 		s.LineSeq++
 		s.CatalogVersion = e.CatalogVersion
 		s.Price = nil
+		if e.ListOneTime != "" || e.ListMonthly != "" {
+			s.Terms = cloneTerms(s.Terms)
+			s.Terms[e.Line.LineID] = LineTerms{ListOneTime: e.ListOneTime, ListMonthly: e.ListMonthly, Tiers: e.Tiers}
+		}
+	case LineDiscountSet:
+		s.Terms = cloneTerms(s.Terms)
+		t, ok := s.Terms[e.LineID]
+		if !ok {
+			// A line recorded before terms existed: its unit prices are
+			// its list prices.
+			for _, l := range s.Lines {
+				if l.LineID == e.LineID {
+					t = LineTerms{ListOneTime: l.UnitOneTime, ListMonthly: l.UnitMonthly}
+				}
+			}
+		}
+		d := e.Discount
+		t.Discount = &d
+		s.Terms[e.LineID] = t
+		s.Price = nil
+	case DiscountSet:
+		d := e.Discount
+		s.Discount, s.Price = &d, nil
+	case DiscountCleared:
+		s.Discount, s.Price = nil, nil
 	case LineRemoved:
 		lines := make([]grains.Line, 0, len(s.Lines))
 		for _, l := range s.Lines {
@@ -214,9 +286,16 @@ func Apply(s State, ev grains.Event) State {
 			}
 		}
 		s.Lines, s.Price = lines, nil
+		if _, ok := s.Terms[e.LineID]; ok {
+			s.Terms = cloneTerms(s.Terms)
+			delete(s.Terms, e.LineID)
+		}
 	case Priced:
 		s.Lines = grains.CloneLines(e.Lines)
-		s.Price = &PriceSummary{OneTimeTotal: e.OneTimeTotal, MonthlyTotal: e.MonthlyTotal, Hash: e.Hash, PricedAt: e.PricedAt}
+		s.Price = &PriceSummary{SubtotalOneTime: e.SubtotalOneTime, SubtotalMonthly: e.SubtotalMonthly,
+			DiscountOneTime: e.DiscountOneTime, DiscountMonthly: e.DiscountMonthly,
+			OneTimeTotal: e.OneTimeTotal, MonthlyTotal: e.MonthlyTotal,
+			Algorithm: e.Algorithm, Trace: e.Trace, Hash: e.Hash, PricedAt: e.PricedAt}
 	case Submitted:
 		s.Status, s.SubmittedBy, s.SubmittedAt = e.Status, e.SubmittedBy, timePtr(e.SubmittedAt)
 	case Approved:

@@ -5,6 +5,7 @@ import (
 
 	"github.com/grainline/grainline/grains"
 	"github.com/grainline/grainline/grains/pricing"
+	"github.com/shopspring/decimal"
 )
 
 // Command wire names.
@@ -18,10 +19,19 @@ const (
 	CmdReject     = "reject"
 	CmdAccept     = "accept"
 	CmdCancel     = "cancel"
+
+	CmdSetLineDiscount    = "setLineDiscount"
+	CmdSetQuoteDiscount   = "setQuoteDiscount"
+	CmdClearQuoteDiscount = "clearQuoteDiscount"
 )
 
+// CmdPricePreview names the read-only price preview (see Preview). It is
+// not a grain command: nothing decides or commits it.
+const CmdPricePreview = "pricePreview"
+
 // Commands lists every command wire name.
-var Commands = []string{CmdCreate, CmdAddLine, CmdRemoveLine, CmdPrice, CmdSubmit, CmdApprove, CmdReject, CmdAccept, CmdCancel}
+var Commands = []string{CmdCreate, CmdAddLine, CmdRemoveLine, CmdPrice, CmdSubmit, CmdApprove, CmdReject, CmdAccept, CmdCancel,
+	CmdSetLineDiscount, CmdSetQuoteDiscount, CmdClearQuoteDiscount}
 
 // Create opens a quote for a customer in a currency.
 type Create struct {
@@ -61,6 +71,44 @@ type Accept struct{}
 // Cancel withdraws a quote that is not yet decided.
 type Cancel struct {
 	Reason string `json:"reason"`
+}
+
+// SetLineDiscount sets (replaces) the discount of one line: a percent of
+// both charges, or an amount off one charge ("oneTime", the default, or
+// "monthly"). Amounts are JSON strings or numbers, e.g. "12.5".
+type SetLineDiscount struct {
+	LineID  string           `json:"lineId"`
+	Percent *decimal.Decimal `json:"percent"`
+	Amount  *decimal.Decimal `json:"amount"`
+	Charge  string           `json:"charge"`
+}
+
+// SetQuoteDiscount sets (replaces) the quote-level discount, applied to the
+// one-time and the monthly subtotal separately (see package pricing).
+type SetQuoteDiscount struct {
+	Percent *decimal.Decimal `json:"percent"`
+	Amount  *decimal.Decimal `json:"amount"`
+	Charge  string           `json:"charge"`
+}
+
+// ClearQuoteDiscount removes the quote-level discount.
+type ClearQuoteDiscount struct{}
+
+// CommandName implements grains.Command.
+func (SetLineDiscount) CommandName() string { return CmdSetLineDiscount }
+
+// CommandName implements grains.Command.
+func (SetQuoteDiscount) CommandName() string { return CmdSetQuoteDiscount }
+
+// CommandName implements grains.Command.
+func (ClearQuoteDiscount) CommandName() string { return CmdClearQuoteDiscount }
+
+func (c SetLineDiscount) discount() discountPayload {
+	return discountPayload{Percent: c.Percent, Amount: c.Amount, Charge: c.Charge}
+}
+
+func (c SetQuoteDiscount) discount() discountPayload {
+	return discountPayload{Percent: c.Percent, Amount: c.Amount, Charge: c.Charge}
 }
 
 // CommandName implements grains.Command.
@@ -139,6 +187,17 @@ func DecodeCommand(name string, payload []byte) (grains.Command, error) {
 		return decode(name, payload, func(Accept, *grains.Violations) {})
 	case CmdCancel:
 		return decode(name, payload, func(Cancel, *grains.Violations) {})
+	case CmdSetLineDiscount:
+		return decode(name, payload, func(c SetLineDiscount, v *grains.Violations) {
+			if c.LineID == "" {
+				v.Add("/lineId", "required", "lineId is required")
+			}
+			c.discount().check(v)
+		})
+	case CmdSetQuoteDiscount:
+		return decode(name, payload, func(c SetQuoteDiscount, v *grains.Violations) { c.discount().check(v) })
+	case CmdClearQuoteDiscount:
+		return decode(name, payload, func(ClearQuoteDiscount, *grains.Violations) {})
 	}
 	return nil, grains.Errorf(grains.CodeBadRequest, "unknown quote command %q", name)
 }

@@ -4,7 +4,9 @@ import (
 	"time"
 
 	"github.com/grainline/grainline/grains"
+	"github.com/grainline/grainline/grains/catalog"
 	"github.com/grainline/grainline/grains/order"
+	"github.com/grainline/grainline/grains/pricing"
 )
 
 // Event wire names.
@@ -18,6 +20,10 @@ const (
 	EvRejected    = "QuoteRejected"
 	EvAccepted    = "QuoteAccepted"
 	EvCancelled   = "QuoteCancelled"
+
+	EvLineDiscountSet = "QuoteLineDiscountSet"
+	EvDiscountSet     = "QuoteDiscountSet"
+	EvDiscountCleared = "QuoteDiscountCleared"
 )
 
 // Every quote event carries quoteId. All but QuoteAccepted also carry the
@@ -36,13 +42,42 @@ type Created struct {
 	CreatedAt      time.Time       `json:"createdAt"`
 }
 
-// LineAdded: a line was added, at the catalog's unit prices; the price is
-// cleared.
+// LineAdded: a line was added, at the catalog's unit prices for its
+// quantity (the tier it falls in); the price is cleared. ListOneTime,
+// ListMonthly and Tiers are the catalog price the line was added from, kept
+// so that pricing is reproducible without the catalog; events written
+// before tiers existed lack them and price at the line's unit prices.
 type LineAdded struct {
-	QuoteID        string      `json:"quoteId"`
-	Status         Status      `json:"status"`
-	CatalogVersion int         `json:"catalogVersion"`
-	Line           grains.Line `json:"line"`
+	QuoteID        string         `json:"quoteId"`
+	Status         Status         `json:"status"`
+	CatalogVersion int            `json:"catalogVersion"`
+	Line           grains.Line    `json:"line"`
+	Tier           int            `json:"tier,omitempty"`
+	ListOneTime    string         `json:"listOneTime,omitempty"`
+	ListMonthly    string         `json:"listMonthly,omitempty"`
+	Tiers          []catalog.Tier `json:"tiers,omitempty"`
+}
+
+// LineDiscountSet: a line's discount was set; the price is cleared.
+type LineDiscountSet struct {
+	QuoteID  string   `json:"quoteId"`
+	Status   Status   `json:"status"`
+	LineID   string   `json:"lineId"`
+	Discount Discount `json:"discount"`
+}
+
+// DiscountSet: the quote-level discount was set; the price is cleared.
+type DiscountSet struct {
+	QuoteID  string   `json:"quoteId"`
+	Status   Status   `json:"status"`
+	Discount Discount `json:"discount"`
+}
+
+// DiscountCleared: the quote-level discount was removed; the price is
+// cleared.
+type DiscountCleared struct {
+	QuoteID string `json:"quoteId"`
+	Status  Status `json:"status"`
 }
 
 // LineRemoved: a line was removed; the price is cleared.
@@ -52,16 +87,26 @@ type LineRemoved struct {
 	LineID  string `json:"lineId"`
 }
 
-// Priced: the lines were priced; Lines are the priced lines in order.
+// Priced: the lines were priced; Lines are the priced lines in order, each
+// at the unit prices of its tier and with totals net of its discount.
+// OneTimeTotal and MonthlyTotal are net of the quote discount too; the
+// subtotals are the sums of the lines. Trace and Hash are the pricing
+// result's (package pricing, algorithm Algorithm).
 type Priced struct {
-	QuoteID      string        `json:"quoteId"`
-	Status       Status        `json:"status"`
-	Currency     string        `json:"currency"`
-	Lines        []grains.Line `json:"lines"`
-	OneTimeTotal string        `json:"oneTimeTotal"`
-	MonthlyTotal string        `json:"monthlyTotal"`
-	Hash         string        `json:"hash"`
-	PricedAt     time.Time     `json:"pricedAt"`
+	QuoteID         string         `json:"quoteId"`
+	Status          Status         `json:"status"`
+	Currency        string         `json:"currency"`
+	Lines           []grains.Line  `json:"lines"`
+	SubtotalOneTime string         `json:"subtotalOneTime,omitempty"`
+	SubtotalMonthly string         `json:"subtotalMonthly,omitempty"`
+	DiscountOneTime string         `json:"discountOneTime,omitempty"`
+	DiscountMonthly string         `json:"discountMonthly,omitempty"`
+	OneTimeTotal    string         `json:"oneTimeTotal"`
+	MonthlyTotal    string         `json:"monthlyTotal"`
+	Algorithm       string         `json:"algorithm,omitempty"`
+	Trace           []pricing.Step `json:"trace,omitempty"`
+	Hash            string         `json:"hash"`
+	PricedAt        time.Time      `json:"pricedAt"`
 }
 
 // Submitted: the priced quote awaits approval.
@@ -104,6 +149,15 @@ type Cancelled struct {
 	CancelledBy string    `json:"cancelledBy"`
 	CancelledAt time.Time `json:"cancelledAt"`
 }
+
+// EventName implements grains.Event.
+func (LineDiscountSet) EventName() string { return EvLineDiscountSet }
+
+// EventName implements grains.Event.
+func (DiscountSet) EventName() string { return EvDiscountSet }
+
+// EventName implements grains.Event.
+func (DiscountCleared) EventName() string { return EvDiscountCleared }
 
 // EventName implements grains.Event.
 func (Created) EventName() string { return EvCreated }
@@ -155,6 +209,12 @@ func DecodeEvent(name string, payload []byte) (grains.Event, error) {
 		return decodeEvent[Accepted](name, payload)
 	case EvCancelled:
 		return decodeEvent[Cancelled](name, payload)
+	case EvLineDiscountSet:
+		return decodeEvent[LineDiscountSet](name, payload)
+	case EvDiscountSet:
+		return decodeEvent[DiscountSet](name, payload)
+	case EvDiscountCleared:
+		return decodeEvent[DiscountCleared](name, payload)
 	}
 	return nil, grains.Errorf(grains.CodeBadRequest, "unknown quote event %q", name)
 }

@@ -74,6 +74,10 @@ var payloads = map[string]string{
 	"reject":     `{"reason":"r"}`,
 	"accept":     `{}`,
 	"cancel":     `{"reason":"r"}`,
+
+	"setLineDiscount":    `{"lineId":"1","percent":"10"}`,
+	"setQuoteDiscount":   `{"amount":"100.00"}`,
+	"clearQuoteDiscount": `{}`,
 }
 
 // TestTransitionMatrix runs every command against a quote in every state,
@@ -81,9 +85,11 @@ var payloads = map[string]string{
 // "noop" neither events nor error; anything else is the error code.
 func TestTransitionMatrix(t *testing.T) {
 	allowed := map[string]map[string]string{
-		"none":     {"create": "ok"},
-		"unpriced": {"addLine": "ok", "removeLine": "ok", "price": "ok", "cancel": "ok"},
-		"priced":   {"addLine": "ok", "removeLine": "ok", "price": "noop", "submit": "ok", "cancel": "ok"},
+		"none": {"create": "ok"},
+		"unpriced": {"addLine": "ok", "removeLine": "ok", "price": "ok", "cancel": "ok",
+			"setLineDiscount": "ok", "setQuoteDiscount": "ok", "clearQuoteDiscount": "noop"},
+		"priced": {"addLine": "ok", "removeLine": "ok", "price": "noop", "submit": "ok", "cancel": "ok",
+			"setLineDiscount": "ok", "setQuoteDiscount": "ok", "clearQuoteDiscount": "noop"},
 		"pending":  {"approve": "ok", "reject": "ok", "cancel": "ok"},
 		"approved": {"accept": "ok", "cancel": "ok"},
 	}

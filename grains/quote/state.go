@@ -5,14 +5,14 @@
 // State machine:
 //
 //	(none) --create--> inProgress
-//	inProgress --addLine|removeLine|price--> inProgress
+//	inProgress --addLine|removeLine|setLineDiscount|setQuoteDiscount|clearQuoteDiscount|price--> inProgress
 //	inProgress --submit (priced)--> pending
 //	pending --approve--> approved
 //	pending --reject--> rejected
 //	approved --accept--> accepted
 //	inProgress|pending|approved --cancel--> cancelled
 //
-// A line change clears the price, so a submitted quote always carries the
+// A line or discount change clears the price, so a submitted quote always carries the
 // price of exactly its lines, and the approval records that price's hash.
 package quote
 
@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/grainline/grainline/grains"
+	"github.com/grainline/grainline/grains/pricing"
 )
 
 // Status is the quote's lifecycle state.
@@ -44,12 +45,20 @@ const (
 // MaxQuantity bounds the quantity of one line.
 const MaxQuantity = 100000
 
-// PriceSummary is the result of pricing the quote's current lines.
+// PriceSummary is the result of pricing the quote's current lines: totals
+// net of every discount, the subtotals and quote discount they come from,
+// and the step-by-step trace and hash of the pricing result.
 type PriceSummary struct {
-	OneTimeTotal string    `json:"oneTimeTotal"`
-	MonthlyTotal string    `json:"monthlyTotal"`
-	Hash         string    `json:"hash"`
-	PricedAt     time.Time `json:"pricedAt"`
+	SubtotalOneTime string         `json:"subtotalOneTime,omitempty"`
+	SubtotalMonthly string         `json:"subtotalMonthly,omitempty"`
+	DiscountOneTime string         `json:"discountOneTime,omitempty"`
+	DiscountMonthly string         `json:"discountMonthly,omitempty"`
+	OneTimeTotal    string         `json:"oneTimeTotal"`
+	MonthlyTotal    string         `json:"monthlyTotal"`
+	Algorithm       string         `json:"algorithm,omitempty"`
+	Trace           []pricing.Step `json:"trace,omitempty"`
+	Hash            string         `json:"hash"`
+	PricedAt        time.Time      `json:"pricedAt"`
 }
 
 // State is the quote's snapshot. The zero State is a quote that does not
@@ -64,7 +73,12 @@ type State struct {
 	CatalogVersion int             `json:"catalogVersion"`
 	Lines          []grains.Line   `json:"lines"`
 	// LineSeq is the number of lines ever added; line ids are never reused.
-	LineSeq           int           `json:"lineSeq"`
+	LineSeq int `json:"lineSeq"`
+	// Terms holds, by line id, the list prices, tiers and discount of each
+	// line (see LineTerms).
+	Terms map[string]LineTerms `json:"terms,omitempty"`
+	// Discount is the quote-level discount, nil for none.
+	Discount          *Discount     `json:"discount,omitempty"`
 	Price             *PriceSummary `json:"price"` // nil until priced, and again after a line change
 	SubmittedBy       string        `json:"submittedBy"`
 	SubmittedAt       *time.Time    `json:"submittedAt"`
