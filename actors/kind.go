@@ -89,6 +89,8 @@ type runtime struct {
 	catalogs  CatalogSource
 	now       func() time.Time
 	log       *slog.Logger
+	// timers, when set, is woken by commits that set a timer due soon.
+	timers *Timers
 }
 
 // maxConflictRetries bounds how often a command is re-decided after losing a
@@ -224,6 +226,7 @@ func (g *grain[S]) handle(ctx context.Context, cmd *wirepb.GrainCommand) *wirepb
 		switch {
 		case err == nil:
 			g.state, g.revision = next, commit.Snapshot.Revision
+			g.wakeTimers(commit.Timers)
 			return &wirepb.GrainReply{Revision: g.revision, State: commit.Snapshot.State}
 		case errors.Is(err, truth.ErrRevisionConflict):
 			// Another activation committed first. Its snapshot is the truth:
@@ -303,6 +306,14 @@ func (g *grain[S]) commit(cmd *wirepb.GrainCommand, next S, events []grains.Even
 			CreatedAt:   env.Now,
 		}
 	}
+	var firedID string
+	var firedAt time.Time
+	if cmd.Actor == TimerActor {
+		firedID, firedAt, _ = firedTimer(g.key, cmd.IdempotencyKey)
+	}
+	if c.Timers, err = timerChanges(events, firedID, firedAt); err != nil {
+		return truth.Commit{}, err
+	}
 	c.Audit = []truth.Audit{{
 		Tenant:        g.key.Tenant,
 		Aggregate:     g.key,
@@ -314,6 +325,18 @@ func (g *grain[S]) commit(cmd *wirepb.GrainCommand, next S, events []grains.Even
 		At:            env.Now,
 	}}
 	return c, nil
+}
+
+// wakeTimers tells the node's timer service about timers a commit set.
+func (g *grain[S]) wakeTimers(changes []truth.TimerChange) {
+	if g.rt.timers == nil {
+		return
+	}
+	for _, tc := range changes {
+		if !tc.Cancel {
+			g.rt.timers.Wake(tc.At)
+		}
+	}
 }
 
 func (g *grain[S]) reply(replayed bool) *wirepb.GrainReply {

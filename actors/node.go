@@ -46,6 +46,8 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Committer configures the node's group commit.
 	Committer CommitterConfig
+	// Timers configures the node's durable timer service.
+	Timers TimerConfig
 }
 
 func (c *Config) setDefaults() {
@@ -65,6 +67,7 @@ func (c *Config) setDefaults() {
 		c.RequestTimeout = 10 * time.Second
 	}
 	c.Committer.setDefaults()
+	c.Timers.setDefaults()
 }
 
 // Validate reports an invalid configuration.
@@ -77,6 +80,9 @@ func (c Config) Validate() error {
 	}
 	if c.RequestTimeout <= 0 {
 		return errors.New("actors: RequestTimeout must be positive")
+	}
+	if err := c.Timers.Validate(); err != nil {
+		return err
 	}
 	return c.Committer.Validate()
 }
@@ -94,6 +100,10 @@ type Deps struct {
 	Kinds    []Kind
 	Now      func() time.Time // default time.Now
 	Log      *slog.Logger
+	// Timers is where the node's timer service finds due timers. Default:
+	// Store, when it implements truth.TimerStore; with neither (or with
+	// Config.Timers.Disabled) the node fires no timers.
+	Timers truth.TimerStore
 }
 
 // Membership is an in-process membership registry: every node started with a
@@ -122,6 +132,10 @@ type Node struct {
 
 	stopCommitter context.CancelFunc
 	committerDone chan error
+
+	timers         *Timers // nil when the node fires no timers
+	stopTimers     func()  // stops and waits for the timer service; nil if none
+	stopTimersOnce sync.Once
 }
 
 // caller sends grain calls into the cluster: the part a Node and a Client
@@ -186,6 +200,17 @@ func StartNode(cfg Config, deps Deps) (n *Node, err error) {
 		caller:    caller{cfg: cfg, log: deps.Log, system: system, cluster: c},
 		committer: committer, stopCommitter: cancel, committerDone: make(chan error, 1),
 	}
+	if deps.Timers == nil {
+		deps.Timers, _ = deps.Store.(truth.TimerStore)
+	}
+	if deps.Timers != nil && !cfg.Timers.Disabled {
+		// Made before the member starts, so every grain sees it.
+		if n.timers, err = NewTimers(cfg.Timers, deps.Timers, n, deps.Now, deps.Log.With("component", "timers")); err != nil {
+			cancel()
+			return nil, err
+		}
+		rt.timers = n.timers
+	}
 	go func() { n.committerDone <- committer.Run(ctx) }()
 
 	defer func() {
@@ -197,8 +222,18 @@ func StartNode(cfg Config, deps Deps) (n *Node, err error) {
 		}
 	}()
 	c.StartMember()
+
+	if n.timers != nil {
+		tctx, tcancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- n.timers.Run(tctx) }()
+		n.stopTimers = func() { tcancel(); <-done }
+	}
 	return n, nil
 }
+
+// Timers returns the node's timer service, or nil when it fires none.
+func (n *Node) Timers() *Timers { return n.timers }
 
 // Address returns the remote address (host:port).
 func (n *caller) Address() string { return n.system.Address() }
@@ -307,6 +342,11 @@ func (n *caller) request(ctx context.Context, tenant grains.TenantID, kind grain
 // (until ctx ends) for calls in flight, then leaves the cluster and drains the
 // committer, so that every accepted command is durable before the grains go.
 func (n *Node) Stop(ctx context.Context) error {
+	if n.stopTimers != nil {
+		// No timer fires into a node that is going: a timer whose command
+		// is cut short stays in the store for the next node.
+		n.stopTimersOnce.Do(n.stopTimers)
+	}
 	if !n.refuseCalls() {
 		return nil
 	}
