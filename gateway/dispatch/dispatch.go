@@ -44,7 +44,8 @@ const CommandCreate = "create"
 func Commands(kind grains.Kind) []string {
 	switch kind {
 	case grains.KindQuote:
-		return []string{CommandCreate, "addLine", "removeLine", "price", "submit", "approve", "reject", "accept", "cancel"}
+		return []string{CommandCreate, "addLine", "removeLine", "price", "submit", "approve", "reject", "accept", "cancel",
+			"setLineDiscount", "setQuoteDiscount", "clearQuoteDiscount", CommandPricePreview}
 	case grains.KindOrder:
 		return []string{"cancel"}
 	}
@@ -153,6 +154,9 @@ func (d *Dispatcher) Do(ctx context.Context, req Request) Reply {
 	}
 	if req.Command == CommandGet {
 		return d.get(ctx, req)
+	}
+	if req.Kind == grains.KindQuote && req.Command == CommandPricePreview {
+		return d.preview(ctx, req)
 	}
 	if !knownCommand(req.Kind, req.Command) {
 		return Fail(grains.Errorf(grains.CodeNotFound, "no command %q on %q", req.Command, req.Kind), req.Instance)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"net/http"
 
 	"github.com/grainline/grainline/gateway/dispatch"
@@ -26,6 +27,10 @@ func routes() []route {
 		{Method: "POST", Path: "/v1/quotes/{id}/lines", serve: cmd(grains.KindQuote, "addLine")},
 		{Method: "DELETE", Path: "/v1/quotes/{id}/lines/{lineId}", serve: (*server).removeLine},
 		{Method: "POST", Path: "/v1/quotes/{id}/price", serve: cmd(grains.KindQuote, "price")},
+		{Method: "POST", Path: "/v1/quotes/{id}/price-preview", serve: cmd(grains.KindQuote, dispatch.CommandPricePreview)},
+		{Method: "POST", Path: "/v1/quotes/{id}/lines/{lineId}/discount", serve: (*server).setLineDiscount},
+		{Method: "POST", Path: "/v1/quotes/{id}/discount", serve: cmd(grains.KindQuote, "setQuoteDiscount")},
+		{Method: "DELETE", Path: "/v1/quotes/{id}/discount", serve: cmd(grains.KindQuote, "clearQuoteDiscount")},
 		{Method: "POST", Path: "/v1/quotes/{id}/submit", serve: cmd(grains.KindQuote, "submit")},
 		{Method: "POST", Path: "/v1/quotes/{id}/approve", serve: cmd(grains.KindQuote, "approve")},
 		{Method: "POST", Path: "/v1/quotes/{id}/reject", serve: cmd(grains.KindQuote, "reject")},
@@ -40,4 +45,42 @@ func routes() []route {
 		{Method: "GET", Path: "/metrics", Public: true, serve: (*server).serveMetrics},
 		{Method: "GET", Path: "/openapi.yaml", Public: true, serve: (*server).openapi},
 	}
+}
+
+// setLineDiscount sends setLineDiscount with the path's lineId merged into
+// the body; a body lineId that differs from the path's is a bad request.
+func (s *server) setLineDiscount(w http.ResponseWriter, r *http.Request) {
+	req, err := s.request(r, grains.KindQuote, r.PathValue("id"), "setLineDiscount")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	lineID := r.PathValue("lineId")
+	if err := dispatch.ValidID(lineID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	body, err := s.readBody(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		s.fail(w, r, grains.Errorf(grains.CodeBadRequest, "the body must be one JSON object"))
+		return
+	}
+	if raw, ok := m["lineId"]; ok {
+		var inBody string
+		if json.Unmarshal(raw, &inBody) != nil || inBody != lineID {
+			s.fail(w, r, grains.Errorf(grains.CodeBadRequest, "lineId in the body must match the path"))
+			return
+		}
+	}
+	m["lineId"], _ = json.Marshal(lineID)
+	if req.Payload, err = json.Marshal(m); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.do(w, r, req)
 }
