@@ -88,6 +88,14 @@ type Audit struct {
 	CorrelationID string
 	At            time.Time
 	Detail        []byte // JSON, optional
+
+	// The chain (see chain.go). The store sets these inside the commit;
+	// values given in a Commit are ignored. Seq counts the tenant's audit
+	// records from 1 without gaps; PrevHash is the Hash of the record at
+	// Seq-1 (empty for Seq 1); Hash is AuditHash of the record.
+	Seq      int64
+	PrevHash []byte
+	Hash     []byte
 }
 
 // Commit is everything one command makes durable. Snapshot.Revision must be
