@@ -20,21 +20,21 @@ import (
 // where encoding is the concatenation of these fields, each written as a
 // 4-byte big-endian unsigned length followed by that many bytes:
 //
-//	 1. the literal "grainline.audit.v1"
-//	 2. tenant (UTF-8)
-//	 3. seq: 8 bytes, big-endian two's complement
-//	 4. prev hash: the previous record's 32-byte hash; 0 bytes for seq 1
-//	 5. aggregate kind (UTF-8)
-//	 6. aggregate id (UTF-8)
-//	 7. revision: 8 bytes, big-endian two's complement
-//	 8. actor (UTF-8)
-//	 9. action (UTF-8)
-//	10. reason (UTF-8)
-//	11. correlation id (UTF-8)
-//	12. at: UTC, formatted "2006-01-02T15:04:05.000000Z" (always six
-//	    fractional digits; the time is first truncated to microseconds, the
-//	    precision every store keeps, see AuditTime)
-//	13. detail: the raw bytes (0 bytes when absent)
+//  1. the literal "grainline.audit.v1"
+//  2. tenant (UTF-8)
+//  3. seq: 8 bytes, big-endian two's complement
+//  4. prev hash: the previous record's 32-byte hash; 0 bytes for seq 1
+//  5. aggregate kind (UTF-8)
+//  6. aggregate id (UTF-8)
+//  7. revision: 8 bytes, big-endian two's complement
+//  8. actor (UTF-8)
+//  9. action (UTF-8)
+//  10. reason (UTF-8)
+//  11. correlation id (UTF-8)
+//  12. at: UTC, formatted "2006-01-02T15:04:05.000000Z" (always six
+//     fractional digits; the time is first truncated to microseconds, the
+//     precision every store keeps, see AuditTime)
+//  13. detail: the raw bytes (0 bytes when absent)
 //
 // So an 8-byte integer field is 00 00 00 08 followed by the 8 bytes. The
 // PostgreSQL function truth_audit_hash (migration 0003) computes the same.
