@@ -1,15 +1,23 @@
-// Package fulfillment is the simulated fulfillment worker: the
-// "oms-fulfillment-worker" goka processor reads the task topic and, for every
-// FulfillmentTaskRequested event, performs the task through a Provisioner and
-// sends the outcome back to the order as a command (completeTask or
-// failTask) on the order command topic.
+// Package fulfillment is the fulfillment worker: the "oms-fulfillment-worker"
+// goka processor reads the task topic and, for every FulfillmentTaskRequested
+// event, performs the task through the adapter of its task type (Inventory,
+// Provisioning, Billing, Notification) and sends the outcome back to the
+// order as a command (completeTask or failTask) on the order command topic.
 //
-// The result command's idempotency key is derived from the task id and
-// attempt, and the Provisioner is idempotent per task, so a duplicated task
-// event yields the same command twice, which the order grain dedupes.
-// Outcomes the worker cannot know (a timeout, a lost connection) are never
-// reported as failures: the call is retried with backoff until it answers or
-// the worker stops; a stopped worker leaves the task uncommitted.
+// Every call towards an external system carries ExternalKey(tenant, taskId),
+// the same on every retry and redelivery, so the system dedupes. The result
+// command's idempotency key is derived from the task id and attempt, so a
+// duplicated task event yields the same command twice, which the order grain
+// dedupes.
+//
+// Outcomes are told apart: a business rejection (ErrRejected) fails the task
+// with the system's reason; a technical failure (ErrTechnical) is retried
+// with backoff; any other error, a timeout above all, is an unknown outcome
+// and never a failure: before calling again the worker queries the system by
+// the idempotency key and completes the task if the effect is there. After
+// the task type's attempts the task is failed with ReasonRetriesExhausted
+// (opening a fallout case for it is the order side's business, not yet
+// built). A worker stopped mid-task leaves the task uncommitted.
 package fulfillment
 
 import (
@@ -50,14 +58,45 @@ type Config struct {
 	OrderCommands goka.Stream
 	// DeadLetter receives undecodable tasks. Default "grainline.deadletter.v1".
 	DeadLetter goka.Stream
-	// Retry is the backoff between calls whose outcome was unknown.
-	// Defaults: see backoff.Policy.
+	// Retry is the backoff between attempts. Defaults: see backoff.Policy.
 	Retry backoff.Policy
-	// CallTimeout bounds one Provision call. Default 30s.
+	// CallTimeout bounds one call of a task type without its own Timeout in
+	// Policies. Default 30s.
 	CallTimeout time.Duration
+	// Attempts is the number of calls (queries included) of a task type
+	// without its own Attempts in Policies. Default 5.
+	Attempts int
+	// Policies are the retry policies per task type; zero fields take
+	// Attempts and CallTimeout.
+	Policies map[string]TaskPolicy
 	// Now is the clock for dead-letter records. Default time.Now.
 	Now func() time.Time
 }
+
+// TaskPolicy is the retry policy of one task type.
+type TaskPolicy struct {
+	// Attempts is the number of calls before the task fails with
+	// ReasonRetriesExhausted. Default Config.Attempts.
+	Attempts int
+	// Timeout bounds one call. Default Config.CallTimeout.
+	Timeout time.Duration
+}
+
+// Policy returns the effective retry policy of a task type.
+func (c Config) Policy(taskType string) TaskPolicy {
+	p := c.Policies[taskType]
+	if p.Attempts == 0 {
+		p.Attempts = c.Attempts
+	}
+	if p.Timeout == 0 {
+		p.Timeout = c.CallTimeout
+	}
+	return p
+}
+
+// ReasonRetriesExhausted is the failTask reason when a task ran out of
+// attempts, whether its last outcome was a technical failure or unknown.
+const ReasonRetriesExhausted = "retries exhausted"
 
 // ErrConfig reports an invalid configuration.
 var ErrConfig = errors.New("fulfillment: invalid config")
@@ -79,6 +118,9 @@ func (c Config) WithDefaults() Config {
 	if c.CallTimeout == 0 {
 		c.CallTimeout = 30 * time.Second
 	}
+	if c.Attempts == 0 {
+		c.Attempts = 5
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -98,6 +140,14 @@ func (c Config) Validate() error {
 	if c.CallTimeout <= 0 {
 		return fmt.Errorf("%w: CallTimeout must be positive", ErrConfig)
 	}
+	if c.Attempts < 1 {
+		return fmt.Errorf("%w: Attempts must be at least 1", ErrConfig)
+	}
+	for typ, p := range c.Policies {
+		if p.Attempts < 0 || p.Timeout < 0 {
+			return fmt.Errorf("%w: policy of %q has a negative field", ErrConfig, typ)
+		}
+	}
 	if err := c.Retry.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
@@ -108,24 +158,35 @@ func (c Config) Validate() error {
 type Worker struct {
 	cfg   Config
 	log   *slog.Logger
-	prov  Provisioner
+	ads   Adapters
 	opts  []goka.ProcessorOption
 	graph *goka.GroupGraph
 }
 
-// New builds the worker. opts configure goka: pass kafka.Config.GokaOptions().
+// New builds a worker that handles "provision" tasks only, through prov.
+// opts configure goka: pass kafka.Config.GokaOptions().
 func New(cfg Config, prov Provisioner, log *slog.Logger, opts ...goka.ProcessorOption) (*Worker, error) {
+	if prov == nil {
+		return nil, fmt.Errorf("%w: nil provisioner", ErrConfig)
+	}
+	return NewWithAdapters(cfg, Adapters{Provisioning: legacyProvisioning{prov}}, log, opts...)
+}
+
+// NewWithAdapters builds a worker that dispatches each task by its type to
+// the matching adapter. opts configure goka: pass
+// kafka.Config.GokaOptions().
+func NewWithAdapters(cfg Config, ads Adapters, log *slog.Logger, opts ...goka.ProcessorOption) (*Worker, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if prov == nil {
-		return nil, fmt.Errorf("%w: nil provisioner", ErrConfig)
+	if ads == (Adapters{}) {
+		return nil, fmt.Errorf("%w: no adapters", ErrConfig)
 	}
 	if log == nil {
 		log = slog.Default()
 	}
-	w := &Worker{cfg: cfg, prov: prov, opts: opts, log: log.With("component", "fulfillment", "group", string(cfg.Group))}
+	w := &Worker{cfg: cfg, ads: ads, opts: opts, log: log.With("component", "fulfillment", "group", string(cfg.Group))}
 	w.graph = goka.DefineGroup(cfg.Group,
 		goka.Input(cfg.Tasks, new(codec.Bytes), w.handle),
 		goka.Output(cfg.OrderCommands, new(codec.Bytes)),
@@ -161,6 +222,9 @@ type Task struct {
 	TaskType string          `json:"taskType"`
 	Attempt  int             `json:"attempt"`
 	Lines    json.RawMessage `json:"lines,omitempty"`
+	// LineID is the order line of a per-line task (empty for order tasks).
+	LineID    string   `json:"lineId,omitempty"`
+	DependsOn []string `json:"dependsOn,omitempty"`
 }
 
 // CompletePayload is the payload of completeTask.
@@ -180,7 +244,10 @@ func IdempotencyKey(taskID string, attempt int) string {
 	return "task:" + taskID + ":" + strconv.Itoa(attempt) + ":result"
 }
 
-var errStopped = errors.New("fulfillment: stopped before the task's outcome was known")
+var (
+	errStopped   = errors.New("fulfillment: stopped before the task's outcome was known")
+	errExhausted = errors.New("fulfillment: " + ReasonRetriesExhausted)
+)
 
 func (w *Worker) handle(ctx goka.Context, msg any) {
 	value, _ := msg.([]byte)
@@ -208,21 +275,16 @@ func (w *Worker) handle(ctx goka.Context, msg any) {
 	log := w.log.With("tenant_id", env.TenantID, "order_id", orderID, "task_id", task.TaskID,
 		"task_type", task.TaskType, "attempt", task.Attempt, "correlation_id", env.CorrelationID)
 
-	done := ctx.DeferCommit()
-	var result map[string]string
-	_, err = backoff.Retry(ctx.Context(), w.cfg.Retry,
-		func(err error) bool { return !errors.Is(err, ErrRejected) },
-		func(attempt int, err error, wait time.Duration) {
-			log.Warn("task outcome unknown, retrying", "call", attempt, "wait", wait, "error", err)
-		},
-		func(ctx context.Context) error {
-			cctx, cancel := context.WithTimeout(ctx, w.cfg.CallTimeout)
-			defer cancel()
-			var err error
-			result, err = w.prov.Provision(cctx, env.TenantID, task.TaskID)
-			return err
-		})
+	op, err := w.ads.operation(task.TaskType)
+	if err != nil {
+		w.deadLetter(ctx, value, deadletter.CategoryPermanent, err)
+		return
+	}
+	req := Request{Tenant: env.TenantID, OrderID: orderID, TaskID: task.TaskID, TaskType: task.TaskType,
+		LineID: task.LineID, Attempt: task.Attempt, IdempotencyKey: ExternalKey(env.TenantID, task.TaskID), Lines: task.Lines}
 
+	done := ctx.DeferCommit()
+	result, err := w.execute(ctx.Context(), op, req, w.cfg.Policy(task.TaskType), log)
 	var name string
 	var payload any
 	switch {
@@ -230,6 +292,9 @@ func (w *Worker) handle(ctx goka.Context, msg any) {
 		name, payload = CommandComplete, CompletePayload{TaskID: task.TaskID, Result: result}
 	case errors.Is(err, ErrRejected):
 		name, payload = CommandFail, FailPayload{TaskID: task.TaskID, Reason: err.Error()}
+	case errors.Is(err, errExhausted):
+		log.Warn("task failed: retries exhausted", "error", err)
+		name, payload = CommandFail, FailPayload{TaskID: task.TaskID, Reason: ReasonRetriesExhausted}
 	default:
 		log.Info("task not finished before shutdown", "error", err)
 		done(fmt.Errorf("%w: %w", errStopped, err))
@@ -259,4 +324,67 @@ func (w *Worker) deadLetter(ctx goka.Context, value []byte, cat deadletter.Categ
 	w.log.Warn("message dead-lettered", "topic", string(ctx.Topic()), "partition", ctx.Partition(),
 		"offset", ctx.Offset(), "category", string(cat), "error", err)
 	deadletter.Emit(ctx, w.cfg.DeadLetter, value, cat, 1, err, w.cfg.Now())
+}
+
+// execute performs one task: it calls the system up to p.Attempts times,
+// querying it by the idempotency key before any call that follows an unknown
+// outcome. It returns the completeTask result, an error wrapping ErrRejected,
+// an error wrapping errExhausted, or ctx's error when ctx ended first.
+func (w *Worker) execute(ctx context.Context, op operation, req Request, p TaskPolicy, log *slog.Logger) (map[string]string, error) {
+	unknown := false
+	var last error
+	for attempt := 1; attempt <= p.Attempts; attempt++ {
+		if attempt > 1 {
+			wait := w.cfg.Retry.Wait(attempt - 1)
+			log.Warn("task call did not succeed, retrying", "call", attempt-1, "wait", wait,
+				"outcome_unknown", unknown, "error", last)
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, ctx.Err()
+			case <-t.C:
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if unknown && op.query != nil {
+			rec, found, err := callQuery(ctx, op, req.IdempotencyKey, p.Timeout)
+			switch {
+			case err != nil && ctx.Err() != nil:
+				return nil, ctx.Err()
+			case err != nil:
+				last = fmt.Errorf("query %s: %w", op.system, err)
+				continue // still unknown
+			case found:
+				log.Info("unknown outcome reconciled: the effect exists", "system", op.system)
+				return resultOf(op.system, rec), nil
+			}
+			unknown = false // absent: safe to call again with the same key
+		}
+		cctx, cancel := context.WithTimeout(ctx, p.Timeout)
+		rec, err := op.do(cctx, req)
+		cancel()
+		switch {
+		case err == nil:
+			return resultOf(op.system, rec), nil
+		case errors.Is(err, ErrRejected):
+			return nil, err
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case errors.Is(err, ErrTechnical):
+			unknown = false
+		default:
+			unknown = true
+		}
+		last = fmt.Errorf("%s: %w", op.system, err)
+	}
+	return nil, fmt.Errorf("%w after %d calls: %w", errExhausted, p.Attempts, last)
+}
+
+func callQuery(ctx context.Context, op operation, key string, timeout time.Duration) (Receipt, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return op.query(ctx, key)
 }
