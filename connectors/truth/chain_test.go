@@ -162,6 +162,13 @@ func TestVerifyTenant(t *testing.T) {
 	if _, _, err := truth.VerifyTenant(ctx, m, "acme", 3); !errors.As(err, &ce) || ce.Seq != 7 {
 		t.Fatalf("truncated chain: %v", err)
 	}
+	// Records committed after the head was read are left for the next run.
+	m.recs = recs
+	m.head = truth.ChainHead{Seq: 5, Hash: recs[4].Hash}
+	if n, head, err := truth.VerifyTenant(ctx, m, "acme", 3); err != nil || n != 5 || head.Seq != 5 {
+		t.Fatalf("head behind records: %d %+v %v", n, head, err)
+	}
+	m.head = truth.ChainHead{Seq: 7, Hash: recs[6].Hash}
 	// Tampering mid-page.
 	m.recs = chain(t, "acme", 7)
 	m.recs[4].Reason = "rewritten"
