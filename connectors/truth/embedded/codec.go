@@ -17,6 +17,8 @@ const (
 	tagOutbox   byte = 'o' // o be64(seq)                             -> outbox event (deleted on ack)
 	tagAudit    byte = 'a' // a lp(tenant) lp(kind) lp(id) be64(seq)  -> audit record
 	tagMeta     byte = 'm' // m name                                  -> be64 counter
+	tagChain    byte = 'c' // c lp(tenant) be64(chain seq)            -> audit key of that record
+	tagHead     byte = 'h' // h lp(tenant)                            -> be64(chain seq) hash
 )
 
 var (
@@ -58,6 +60,22 @@ func auditPrefix(tenant, kind, id string) []byte {
 
 func auditKey(tenant, kind, id string, seq int64) []byte {
 	return binary.BigEndian.AppendUint64(auditPrefix(tenant, kind, id), uint64(seq))
+}
+
+func chainPrefix(tenant string) []byte {
+	b := make([]byte, 0, 11+len(tenant))
+	b = append(b, tagChain)
+	return appendLP(b, tenant)
+}
+
+func chainKey(tenant string, seq int64) []byte {
+	return binary.BigEndian.AppendUint64(chainPrefix(tenant), uint64(seq))
+}
+
+func headKey(tenant string) []byte {
+	b := make([]byte, 0, 2+len(tenant))
+	b = append(b, tagHead)
+	return appendLP(b, tenant)
 }
 
 // prefixEnd returns the smallest key greater than every key with prefix p.

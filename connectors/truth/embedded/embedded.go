@@ -80,6 +80,8 @@ type Store struct {
 	mu        sync.Mutex
 	outboxSeq int64
 	auditSeq  int64
+	// heads caches the audit chain heads read so far, by tenant.
+	heads map[string]truth.ChainHead
 }
 
 var _ truth.Store = (*Store)(nil)
@@ -120,7 +122,7 @@ func Open(cfg Config, log *slog.Logger) (*Store, error) {
 		_ = lock.release()
 		return nil, fmt.Errorf("embedded: open pebble in %s (is another process using it?): %w", cfg.Dir, err)
 	}
-	s := &Store{db: db, lock: lock, log: log}
+	s := &Store{db: db, lock: lock, log: log, heads: map[string]truth.ChainHead{}}
 	if s.outboxSeq, err = s.recoverSeq(metaOutboxSeq, []byte{tagOutbox}); err != nil {
 		_ = s.Close()
 		return nil, err
@@ -276,6 +278,7 @@ func (s *Store) Commit(ctx context.Context, batch []truth.Commit) ([]error, erro
 	idems := map[string]bool{} // idempotency keys recorded earlier in this batch
 	outSeq, audSeq := s.outboxSeq, s.auditSeq
 	timers := &timerOverlay{s: s, changed: map[string]*timerRec{}}
+	heads := map[string]truth.ChainHead{} // chain heads moved by this batch
 	winners := 0
 	for i := range batch {
 		c := &batch[i]
@@ -333,9 +336,25 @@ func (s *Store) Commit(ctx context.Context, batch []truth.Commit) ([]error, erro
 			}
 		}
 		for j := range c.Audit {
-			a := &c.Audit[j]
+			// The stored record is the aggregate's tenant and key, as in
+			// the PostgreSQL store, chained after the tenant's head.
+			a := c.Audit[j]
+			a.Tenant, a.Aggregate = k.Tenant, k
+			head, ok := heads[k.Tenant]
+			if !ok {
+				var err error
+				if head, err = s.head(k.Tenant); err != nil {
+					return nil, fmt.Errorf("embedded: commit: %w", err)
+				}
+			}
+			heads[k.Tenant] = head.Link(&a)
 			audSeq++
-			if err := b.Set(auditKey(k.Tenant, k.Kind, k.ID, audSeq), encodeAudit(a), nil); err != nil {
+			ak := auditKey(k.Tenant, k.Kind, k.ID, audSeq)
+			if err := errors.Join(
+				b.Set(ak, encodeAudit(&a), nil),
+				b.Set(chainKey(k.Tenant, a.Seq), ak, nil),
+				b.Set(headKey(k.Tenant), encodeHead(heads[k.Tenant]), nil),
+			); err != nil {
 				return nil, fmt.Errorf("embedded: commit: %w", err)
 			}
 		}
@@ -358,6 +377,9 @@ func (s *Store) Commit(ctx context.Context, batch []truth.Commit) ([]error, erro
 		return nil, fmt.Errorf("embedded: commit: write batch: %w", err)
 	}
 	s.outboxSeq, s.auditSeq = outSeq, audSeq
+	for t, h := range heads {
+		s.heads[t] = h
+	}
 	return results, nil
 }
 
@@ -427,6 +449,9 @@ func encodeAudit(a *truth.Audit) []byte {
 	e.str(a.CorrelationID)
 	e.time(a.At)
 	e.bytes(a.Detail)
+	e.i64(a.Seq)
+	e.bytes(a.PrevHash)
+	e.bytes(a.Hash)
 	return e.b
 }
 
@@ -437,6 +462,11 @@ func decodeAudit(v []byte) (truth.Audit, error) {
 		Aggregate: truth.Key{Tenant: d.str(), Kind: d.str(), ID: d.str()},
 		Revision:  d.i64(), Actor: d.str(), Action: d.str(), Reason: d.str(), CorrelationID: d.str(),
 		At: d.time(), Detail: d.bytes(),
+	}
+	// Records written before the chain existed end here: they keep Seq 0
+	// and are not part of any chain (ADR 0014).
+	if d.err == nil && len(d.b) > 0 {
+		a.Seq, a.PrevHash, a.Hash = d.i64(), d.bytes(), d.bytes()
 	}
 	return a, d.err
 }

@@ -24,6 +24,11 @@ var harness = truthtest.Harness{
 		}
 		return s
 	},
+	TamperAudit: func(t testing.TB, s truth.Store, _, tenant string, seq int64, reason string) {
+		if err := s.(*embedded.Store).RewriteAudit(tenant, seq, reason); err != nil {
+			t.Fatalf("rewrite audit record: %v", err)
+		}
+	},
 }
 
 func TestConformance(t *testing.T) { truthtest.Run(t, harness) }

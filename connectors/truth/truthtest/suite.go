@@ -34,6 +34,7 @@ func Run(t *testing.T, h Harness) {
 		{"ConcurrentSameIdempotencyKey", testConcurrentIdempotency},
 		{"Reopen", testReopen},
 		{"Timers", runTimers},
+		{"AuditChain", runChain},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })
 	}

@@ -63,6 +63,12 @@ type Harness struct {
 	// DueTimers hands out; zero for a store that does not lease (one process
 	// owns it). With a lease, the suite also checks lease behaviour.
 	TimerLease time.Duration
+
+	// TamperAudit rewrites the reason of tenant's audit record at seq behind
+	// the store's back, leaving its hashes (PostgreSQL: an UPDATE; embedded:
+	// a test hook), so the suite can check the chain catches it. s is the
+	// open store at loc.
+	TamperAudit func(t testing.TB, s truth.Store, loc, tenant string, seq int64, reason string)
 }
 
 // Reader is the read side of a store, which Crash verifies through: a
