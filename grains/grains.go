@@ -7,6 +7,7 @@ package grains
 import (
 	"time"
 
+	"github.com/grainline/grainline/grains/approval"
 	"github.com/grainline/grainline/grains/catalog"
 )
 
@@ -40,6 +41,10 @@ type Env struct {
 	// Catalog is the tenant's current published catalog; nil for kinds that
 	// do not need one.
 	Catalog *catalog.Catalog
+	// Policy is the tenant's approval policy in force; nil for kinds that do
+	// not need one, and for tenants without one (see package quote for what
+	// submit does then).
+	Policy *approval.Policy
 }
 
 // HasRole reports whether the caller holds role.
