@@ -354,6 +354,8 @@ func (w *Worker) execute(ctx context.Context, op operation, req Request, p TaskP
 			switch {
 			case err != nil && ctx.Err() != nil:
 				return nil, ctx.Err()
+			case errors.Is(err, ErrRejected):
+				return nil, err // the system had rejected the earlier call
 			case err != nil:
 				last = fmt.Errorf("query %s: %w", op.system, err)
 				continue // still unknown
