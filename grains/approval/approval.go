@@ -275,3 +275,23 @@ func DemoRules() []Rule {
 		{Name: "public-sector-long-term", Expr: `customerSegment == "public-sector" && termMonths > 36`, Level: 2},
 	}
 }
+
+// FactsRecord is Facts as evidence records them: decimals as strings, so
+// that the record survives JSON unchanged.
+type FactsRecord struct {
+	MaxLineDiscountPercent string `json:"maxLineDiscountPercent"`
+	QuoteDiscountPercent   string `json:"quoteDiscountPercent"`
+	OneTimeTotal           string `json:"oneTimeTotal"`
+	MonthlyTotal           string `json:"monthlyTotal"`
+	TermMonths             int    `json:"termMonths"`
+	CustomerSegment        string `json:"customerSegment"`
+}
+
+// Record returns f as evidence records it.
+func (f Facts) Record() FactsRecord {
+	return FactsRecord{
+		MaxLineDiscountPercent: f.MaxLineDiscountPercent.String(), QuoteDiscountPercent: f.QuoteDiscountPercent.String(),
+		OneTimeTotal: f.OneTimeTotal.String(), MonthlyTotal: f.MonthlyTotal.String(),
+		TermMonths: f.TermMonths, CustomerSegment: f.CustomerSegment,
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/grainline/grainline/grains"
+	"github.com/grainline/grainline/grains/approval"
 	"github.com/grainline/grainline/grains/catalog"
 	"github.com/grainline/grainline/grains/order"
 	"github.com/grainline/grainline/grains/pricing"
@@ -58,7 +59,13 @@ func Decide(s State, cmd grains.Command, env grains.Env) ([]grains.Event, error)
 	if !known {
 		return nil, grains.Errorf(grains.CodeBadRequest, "unknown quote command %q", name)
 	}
-	if err := grains.RequireRole(env, name, role); err != nil {
+	if role == RoleApprover {
+		// Any approval authority will do here; the level is checked
+		// against the quote below.
+		if approval.Authority(env.Roles) < 1 {
+			return nil, grains.Errorf(grains.CodeForbidden, "%s requires role approver or approver:N", name)
+		}
+	} else if err := grains.RequireRole(env, name, role); err != nil {
 		return nil, err
 	}
 	if c, ok := cmd.(Create); ok {
@@ -70,7 +77,7 @@ func Decide(s State, cmd grains.Command, env grains.Env) ([]grains.Event, error)
 	if !statusAllows(s.Status, name) {
 		return nil, grains.InvalidTransition(grains.KindQuote, s.ID, string(s.Status), name, "")
 	}
-	if (name == CmdApprove || name == CmdAccept) && s.Price == nil {
+	if (name == CmdApprove || name == CmdReject || name == CmdAccept) && s.Price == nil {
 		return nil, grains.Errorf(grains.CodeInternal, "%s: quote %s is %s but has no price", name, s.ID, s.Status)
 	}
 	now := env.Now.UTC()
@@ -115,11 +122,11 @@ func Decide(s State, cmd grains.Command, env grains.Env) ([]grains.Event, error)
 		if s.Price == nil {
 			return nil, grains.InvalidTransition(grains.KindQuote, s.ID, string(s.Status), name, "the quote is not priced: price it first")
 		}
-		return []grains.Event{Submitted{QuoteID: s.ID, Status: StatusPending, PriceHash: s.Price.Hash, SubmittedBy: env.Actor, SubmittedAt: now}}, nil
+		return decideSubmit(s, env, now)
 	case Approve:
-		return []grains.Event{Approved{QuoteID: s.ID, Status: StatusApproved, PriceHash: s.Price.Hash, ApprovedBy: env.Actor, ApprovedAt: now}}, nil
+		return decideApprove(s, c, env, now)
 	case Reject:
-		return []grains.Event{Rejected{QuoteID: s.ID, Status: StatusRejected, Reason: c.Reason, RejectedBy: env.Actor, RejectedAt: now}}, nil
+		return decideReject(s, c, env, now)
 	case Accept:
 		return []grains.Event{Accepted{
 			QuoteID: s.ID, OrderID: order.IDForQuote(s.ID),
@@ -159,7 +166,8 @@ func decideCreate(s State, c Create, env grains.Env) ([]grains.Event, error) {
 	return []grains.Event{Created{
 		QuoteID: env.ID, Status: StatusInProgress, Tenant: env.Tenant,
 		CustomerID: c.CustomerID, CustomerName: c.CustomerName, Currency: c.Currency,
-		CatalogVersion: version, CreatedBy: env.Actor, CreatedAt: env.Now.UTC(),
+		CatalogVersion: version, TermMonths: c.TermMonths, CustomerSegment: c.CustomerSegment,
+		CreatedBy: env.Actor, CreatedAt: env.Now.UTC(),
 	}}, nil
 }
 
@@ -247,6 +255,7 @@ func Apply(s State, ev grains.Event) State {
 	case Created:
 		s = State{ID: e.QuoteID, Tenant: e.Tenant, Status: e.Status, CustomerID: e.CustomerID,
 			CustomerName: e.CustomerName, Currency: e.Currency, CatalogVersion: e.CatalogVersion,
+			TermMonths: e.TermMonths, CustomerSegment: e.CustomerSegment, Revision: 1,
 			Lines: []grains.Line{}, CreatedBy: e.CreatedBy, CreatedAt: e.CreatedAt}
 	case LineAdded:
 		s.Lines = append(grains.CloneLines(s.Lines), e.Line)
@@ -298,8 +307,25 @@ func Apply(s State, ev grains.Event) State {
 			Algorithm: e.Algorithm, Trace: e.Trace, Hash: e.Hash, PricedAt: e.PricedAt}
 	case Submitted:
 		s.Status, s.SubmittedBy, s.SubmittedAt = e.Status, e.SubmittedBy, timePtr(e.SubmittedAt)
+		s.PolicyVersion, s.RequiredLevel, s.Approvals = e.PolicyVersion, e.RequiredLevel, nil
+		s.ApprovalRules = append([]approval.Match(nil), e.Rules...)
+		if e.Status == StatusPending && e.RequiredLevel == 0 {
+			s.RequiredLevel = 1 // submitted before approval policies: one approval
+		}
+		if e.Status == StatusApproved {
+			s.ApprovedPriceHash = e.PriceHash // needs no approval
+		}
 	case Approved:
-		s.Status, s.ApprovedBy, s.ApprovedAt, s.ApprovedPriceHash = e.Status, e.ApprovedBy, timePtr(e.ApprovedAt), e.PriceHash
+		level := e.Level
+		if level == 0 {
+			level = s.nextLevel() // approved before approval levels
+		}
+		s.Approvals = append(append([]Approval(nil), s.Approvals...), Approval{Level: level, ApprovedBy: e.ApprovedBy,
+			ApprovedAt: e.ApprovedAt, PolicyVersion: e.PolicyVersion, Revision: e.Revision, PriceHash: e.PriceHash})
+		s.Status = e.Status
+		if e.Status == StatusApproved {
+			s.ApprovedBy, s.ApprovedAt, s.ApprovedPriceHash = e.ApprovedBy, timePtr(e.ApprovedAt), e.PriceHash
+		}
 	case Rejected:
 		s.Status, s.RejectedBy, s.RejectedAt, s.RejectedReason = e.Status, e.RejectedBy, timePtr(e.RejectedAt), e.Reason
 	case Accepted:

@@ -38,6 +38,12 @@ type Create struct {
 	CustomerID   string `json:"customerId"`
 	CustomerName string `json:"customerName"`
 	Currency     string `json:"currency"`
+	// TermMonths is the contract term in months, 1..MaxTermMonths; 0 (or
+	// absent) when not agreed yet.
+	TermMonths int `json:"termMonths,omitempty"`
+	// CustomerSegment is the customer's segment as the tenant names them
+	// (e.g. "enterprise", "public-sector"); optional.
+	CustomerSegment string `json:"customerSegment,omitempty"`
 }
 
 // AddLine adds quantity units of a catalog offering.
@@ -57,8 +63,11 @@ type PriceQuote struct{}
 // Submit sends a priced quote for approval.
 type Submit struct{}
 
-// Approve approves a pending quote at its current price.
-type Approve struct{}
+// Approve approves the next level a pending quote requires, at its current
+// price. Level, when given, must be that level: approvals run in order.
+type Approve struct {
+	Level int `json:"level,omitempty"`
+}
 
 // Reject rejects a pending quote.
 type Reject struct {
@@ -153,6 +162,12 @@ func DecodeCommand(name string, payload []byte) (grains.Command, error) {
 			} else if _, ok := pricing.MinorUnits(c.Currency); !ok {
 				v.Add("/currency", "unknown_currency", fmt.Sprintf("%q is not a supported ISO 4217 currency", c.Currency))
 			}
+			if c.TermMonths < 0 || c.TermMonths > MaxTermMonths {
+				v.Add("/termMonths", "range", fmt.Sprintf("termMonths must be 1..%d", MaxTermMonths))
+			}
+			if len(c.CustomerSegment) > 64 {
+				v.Add("/customerSegment", "max_length", "customerSegment must be at most 64 characters")
+			}
 		})
 	case CmdAddLine:
 		return decode(name, payload, func(c AddLine, v *grains.Violations) {
@@ -176,7 +191,11 @@ func DecodeCommand(name string, payload []byte) (grains.Command, error) {
 	case CmdSubmit:
 		return decode(name, payload, func(Submit, *grains.Violations) {})
 	case CmdApprove:
-		return decode(name, payload, func(Approve, *grains.Violations) {})
+		return decode(name, payload, func(c Approve, v *grains.Violations) {
+			if c.Level < 0 {
+				v.Add("/level", "range", "level must be at least 1")
+			}
+		})
 	case CmdReject:
 		return decode(name, payload, func(c Reject, v *grains.Violations) {
 			if c.Reason == "" {

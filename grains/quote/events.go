@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/grainline/grainline/grains"
+	"github.com/grainline/grainline/grains/approval"
 	"github.com/grainline/grainline/grains/catalog"
 	"github.com/grainline/grainline/grains/order"
 	"github.com/grainline/grainline/grains/pricing"
@@ -31,15 +32,17 @@ const (
 
 // Created: a quote was opened.
 type Created struct {
-	QuoteID        string          `json:"quoteId"`
-	Status         Status          `json:"status"`
-	Tenant         grains.TenantID `json:"tenant"`
-	CustomerID     string          `json:"customerId"`
-	CustomerName   string          `json:"customerName"`
-	Currency       string          `json:"currency"`
-	CatalogVersion int             `json:"catalogVersion"`
-	CreatedBy      string          `json:"createdBy"`
-	CreatedAt      time.Time       `json:"createdAt"`
+	QuoteID         string          `json:"quoteId"`
+	Status          Status          `json:"status"`
+	Tenant          grains.TenantID `json:"tenant"`
+	CustomerID      string          `json:"customerId"`
+	CustomerName    string          `json:"customerName"`
+	Currency        string          `json:"currency"`
+	CatalogVersion  int             `json:"catalogVersion"`
+	TermMonths      int             `json:"termMonths,omitempty"`
+	CustomerSegment string          `json:"customerSegment,omitempty"`
+	CreatedBy       string          `json:"createdBy"`
+	CreatedAt       time.Time       `json:"createdAt"`
 }
 
 // LineAdded: a line was added, at the catalog's unit prices for its
@@ -109,31 +112,51 @@ type Priced struct {
 	PricedAt        time.Time      `json:"pricedAt"`
 }
 
-// Submitted: the priced quote awaits approval.
+// Submitted: the priced quote was submitted, and the approval policy in
+// force (PolicyVersion; 0 when the tenant had none) was evaluated on the
+// Facts of its price: it requires approvals at levels 1..RequiredLevel
+// because of Rules. With RequiredLevel 0 the quote needs no approval and
+// Status is approved; otherwise it is pending. The policy version and levels
+// stay pinned to the submission whatever policy is published later. Events
+// from before policies lack these fields and require one approval.
 type Submitted struct {
-	QuoteID     string    `json:"quoteId"`
-	Status      Status    `json:"status"`
-	PriceHash   string    `json:"priceHash"`
-	SubmittedBy string    `json:"submittedBy"`
-	SubmittedAt time.Time `json:"submittedAt"`
+	QuoteID       string                `json:"quoteId"`
+	Status        Status                `json:"status"`
+	PriceHash     string                `json:"priceHash"`
+	Revision      int                   `json:"revision,omitempty"`
+	PolicyVersion int                   `json:"policyVersion,omitempty"`
+	RequiredLevel int                   `json:"requiredLevel,omitempty"`
+	Rules         []approval.Match      `json:"rules,omitempty"`
+	Facts         *approval.FactsRecord `json:"facts,omitempty"`
+	SubmittedBy   string                `json:"submittedBy"`
+	SubmittedAt   time.Time             `json:"submittedAt"`
 }
 
-// Approved: an approver approved the quote at the price with PriceHash.
+// Approved: an approver approved Level of the quote's Revision at the price
+// with PriceHash, under the policy version pinned at submission. Status is
+// approved when Level was the last level required, else still pending.
 type Approved struct {
-	QuoteID    string    `json:"quoteId"`
-	Status     Status    `json:"status"`
-	PriceHash  string    `json:"priceHash"`
-	ApprovedBy string    `json:"approvedBy"`
-	ApprovedAt time.Time `json:"approvedAt"`
+	QuoteID       string    `json:"quoteId"`
+	Status        Status    `json:"status"`
+	Level         int       `json:"level,omitempty"`
+	PolicyVersion int       `json:"policyVersion,omitempty"`
+	Revision      int       `json:"revision,omitempty"`
+	PriceHash     string    `json:"priceHash"`
+	ApprovedBy    string    `json:"approvedBy"`
+	ApprovedAt    time.Time `json:"approvedAt"`
 }
 
-// Rejected: an approver rejected the quote.
+// Rejected: an approver rejected the quote at Level, giving Reason.
 type Rejected struct {
-	QuoteID    string    `json:"quoteId"`
-	Status     Status    `json:"status"`
-	Reason     string    `json:"reason"`
-	RejectedBy string    `json:"rejectedBy"`
-	RejectedAt time.Time `json:"rejectedAt"`
+	QuoteID       string    `json:"quoteId"`
+	Status        Status    `json:"status"`
+	Reason        string    `json:"reason"`
+	Level         int       `json:"level,omitempty"`
+	PolicyVersion int       `json:"policyVersion,omitempty"`
+	Revision      int       `json:"revision,omitempty"`
+	PriceHash     string    `json:"priceHash,omitempty"`
+	RejectedBy    string    `json:"rejectedBy"`
+	RejectedAt    time.Time `json:"rejectedAt"`
 }
 
 // Accepted: the customer accepted the quote. Its payload is exactly the

@@ -7,7 +7,9 @@
 //	(none) --create--> inProgress
 //	inProgress --addLine|removeLine|setLineDiscount|setQuoteDiscount|clearQuoteDiscount|price--> inProgress
 //	inProgress --submit (priced)--> pending
-//	pending --approve--> approved
+//	inProgress --submit (priced, the policy requires no approval)--> approved
+//	pending --approve (not the last level required)--> pending
+//	pending --approve (the last level)--> approved
 //	pending --reject--> rejected
 //	approved --accept--> accepted
 //	inProgress|pending|approved --cancel--> cancelled
@@ -20,6 +22,7 @@ import (
 	"time"
 
 	"github.com/grainline/grainline/grains"
+	"github.com/grainline/grainline/grains/approval"
 	"github.com/grainline/grainline/grains/pricing"
 )
 
@@ -71,7 +74,11 @@ type State struct {
 	CustomerName   string          `json:"customerName"`
 	Currency       string          `json:"currency"`
 	CatalogVersion int             `json:"catalogVersion"`
-	Lines          []grains.Line   `json:"lines"`
+	// Revision is the quote's revision number, 1 from creation.
+	Revision        int           `json:"revision"`
+	TermMonths      int           `json:"termMonths,omitempty"`
+	CustomerSegment string        `json:"customerSegment,omitempty"`
+	Lines           []grains.Line `json:"lines"`
 	// LineSeq is the number of lines ever added; line ids are never reused.
 	LineSeq int `json:"lineSeq"`
 	// Terms holds, by line id, the list prices, tiers and discount of each
@@ -85,18 +92,29 @@ type State struct {
 	ApprovedBy        string        `json:"approvedBy"`
 	ApprovedAt        *time.Time    `json:"approvedAt"`
 	ApprovedPriceHash string        `json:"approvedPriceHash"`
-	RejectedBy        string        `json:"rejectedBy"`
-	RejectedAt        *time.Time    `json:"rejectedAt"`
-	RejectedReason    string        `json:"rejectedReason"`
-	AcceptedBy        string        `json:"acceptedBy"`
-	AcceptedAt        *time.Time    `json:"acceptedAt"`
-	OrderID           string        `json:"orderId"` // set at acceptance: order.IDForQuote(id)
-	CancelledBy       string        `json:"cancelledBy"`
-	CancelledAt       *time.Time    `json:"cancelledAt"`
-	CancelReason      string        `json:"cancelReason"`
-	CreatedBy         string        `json:"createdBy"`
-	CreatedAt         time.Time     `json:"createdAt"`
+	// PolicyVersion and RequiredLevel are pinned at submission: the
+	// approval policy version evaluated (0: none) and the levels 1..N it
+	// requires; ApprovalRules are the rules that matched. Approvals are the
+	// approvals recorded since, in level order.
+	PolicyVersion  int              `json:"policyVersion"`
+	RequiredLevel  int              `json:"requiredLevel"`
+	ApprovalRules  []approval.Match `json:"approvalRules,omitempty"`
+	Approvals      []Approval       `json:"approvals,omitempty"`
+	RejectedBy     string           `json:"rejectedBy"`
+	RejectedAt     *time.Time       `json:"rejectedAt"`
+	RejectedReason string           `json:"rejectedReason"`
+	AcceptedBy     string           `json:"acceptedBy"`
+	AcceptedAt     *time.Time       `json:"acceptedAt"`
+	OrderID        string           `json:"orderId"` // set at acceptance: order.IDForQuote(id)
+	CancelledBy    string           `json:"cancelledBy"`
+	CancelledAt    *time.Time       `json:"cancelledAt"`
+	CancelReason   string           `json:"cancelReason"`
+	CreatedBy      string           `json:"createdBy"`
+	CreatedAt      time.Time        `json:"createdAt"`
 }
+
+// revision is s.Revision, 1 for snapshots from before revisions.
+func (s State) revision() int { return max(s.Revision, 1) }
 
 // Exists reports whether s holds a created quote.
 func Exists(s State) bool { return s.ID != "" }

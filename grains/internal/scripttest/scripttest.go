@@ -14,8 +14,11 @@
 //
 //	env k=v...        change the environment: tenant, id, actor, roles
 //	                  (comma-separated, "-" for none), now (RFC 3339),
-//	                  correlation, catalog (demo|none). Unset keys keep their
-//	                  value; the catalog starts as catalog.Demo().
+//	                  correlation, catalog (demo|none), policy (demo|none|
+//	                  a JSON policy file relative to the script, see
+//	                  approval.Parse). Unset keys keep their value; the
+//	                  catalog starts as catalog.Demo(), the policy as
+//	                  approval.Demo().
 //	cmd NAME [JSON]   decode and decide NAME with the rest of the line as
 //	                  payload; on success fold the events into the state.
 //	                  Every cmd's outcome must be checked by events or error
@@ -56,6 +59,7 @@ import (
 	"time"
 
 	"github.com/grainline/grainline/grains"
+	"github.com/grainline/grainline/grains/approval"
 	"github.com/grainline/grainline/grains/catalog"
 )
 
@@ -84,8 +88,8 @@ func Run[S any](t *testing.T, path string, b grains.Behavior[S], decode EventDec
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &runner[S]{t: t, file: filepath.Base(path), b: b, decode: decode,
-		env: grains.Env{Catalog: catalog.Demo()}}
+	r := &runner[S]{t: t, file: filepath.Base(path), dir: filepath.Dir(path), b: b, decode: decode,
+		env: grains.Env{Catalog: catalog.Demo(), Policy: approval.Demo()}}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
 	for n := 1; sc.Scan(); n++ {
@@ -105,6 +109,7 @@ func Run[S any](t *testing.T, path string, b grains.Behavior[S], decode EventDec
 type runner[S any] struct {
 	t      *testing.T
 	file   string
+	dir    string
 	line   int
 	b      grains.Behavior[S]
 	decode EventDecoder
@@ -228,6 +233,21 @@ func (r *runner[S]) setEnv(rest string) {
 				r.env.Catalog = nil
 			default:
 				r.fatalf("env catalog: want demo or none, got %q", kv.value)
+			}
+		case "policy":
+			switch kv.value {
+			case "demo":
+				r.env.Policy = approval.Demo()
+			case "none":
+				r.env.Policy = nil
+			default:
+				data, err := os.ReadFile(filepath.Join(r.dir, kv.value))
+				if err != nil {
+					r.fatalf("env policy: %v", err)
+				}
+				if r.env.Policy, err = approval.Parse(data); err != nil {
+					r.fatalf("env policy %s: %v", kv.value, err)
+				}
 			}
 		default:
 			r.fatalf("env: unknown key %q", kv.key)
