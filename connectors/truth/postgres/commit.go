@@ -26,7 +26,8 @@ FOR UPDATE`
 // twice) in one statement and returns one status per commit: 0 written,
 // 1 revision conflict, 2 idempotency key already recorded. If a winner's
 // idempotency insert loses a race to a concurrent transaction, truth_abort
-// raises GL001 and the whole batch is rolled back and retried.
+// raises GL001 and the whole batch is rolled back and retried. Audit records
+// are not written here but chained after it (auditSQL).
 const commitSQL = `
 WITH c AS (
     SELECT * FROM unnest($1::int4[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[], $7::bytea[],
@@ -80,21 +81,10 @@ ev AS (
     ORDER BY e.n
     RETURNING seq
 ),
-au AS (
-    INSERT INTO audit (tenant, kind, id, revision, actor, action, reason, correlation_id, at, detail)
-    SELECT won.tenant, won.kind, won.id, a.revision, a.actor, a.action, a.reason, a.correlation_id, a.at, a.detail
-    FROM unnest($30::int4[], $31::int8[], $32::text[], $33::text[], $34::text[], $35::text[],
-                $36::timestamptz[], $37::bytea[])
-         WITH ORDINALITY
-         AS a(ord, revision, actor, action, reason, correlation_id, at, detail, n)
-    JOIN won ON won.ord = a.ord
-    ORDER BY a.n
-    RETURNING seq
-),
 tc AS (
     SELECT won.tenant, won.kind, won.id, t.timer_id, t.cancel, t.if_at, t.due_at, t.command, t.payload
-    FROM unnest($38::int4[], $39::text[], $40::bool[], $41::timestamptz[], $42::timestamptz[], $43::text[],
-                $44::bytea[])
+    FROM unnest($30::int4[], $31::text[], $32::bool[], $33::timestamptz[], $34::timestamptz[], $35::text[],
+                $36::bytea[])
          AS t(ord, timer_id, cancel, if_at, due_at, command, payload)
     JOIN won ON won.ord = t.ord
 ),
@@ -125,8 +115,37 @@ FROM c
 LEFT JOIN ok ON ok.ord = c.ord
 LEFT JOIN won ON won.ord = c.ord`
 
-// Commit implements truth.Store: the whole batch is one pipelined round trip
-// in one implicit transaction. Commits are applied in batch order and each
+// headsSQL creates the chain heads of the batch's tenants that do not exist
+// yet and headLockSQL locks them all, in tenant order (after the snapshot
+// rows: every batch takes its locks in that order). Holding a tenant's head
+// until the transaction ends serialises the tenant's chain across nodes.
+const (
+	headsSQL = `
+INSERT INTO audit_heads (tenant, chain_seq, hash)
+SELECT t, 0, '\x'::bytea FROM unnest($1::text[]) t ORDER BY t
+ON CONFLICT (tenant) DO NOTHING`
+	headLockSQL = `
+SELECT tenant, chain_seq, hash FROM audit_heads WHERE tenant = ANY($1::text[]) ORDER BY tenant FOR UPDATE`
+	auditSQL = `
+INSERT INTO audit (tenant, kind, id, revision, actor, action, reason, correlation_id, at, detail,
+                   chain_seq, prev_hash, hash)
+SELECT tenant, kind, id, revision, actor, action, reason, correlation_id, at, detail, chain_seq, prev_hash, hash
+FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::text[], $7::text[],
+                     $8::text[], $9::timestamptz[], $10::bytea[], $11::int8[], $12::bytea[], $13::bytea[])
+    WITH ORDINALITY AS a(tenant, kind, id, revision, actor, action, reason, correlation_id, at, detail,
+                         chain_seq, prev_hash, hash, n)
+ORDER BY n`
+	headMoveSQL = `
+UPDATE audit_heads h SET chain_seq = x.chain_seq, hash = x.hash
+FROM unnest($1::text[], $2::int8[], $3::bytea[]) AS x(tenant, chain_seq, hash)
+WHERE h.tenant = x.tenant`
+)
+
+// Commit implements truth.Store: the whole batch is one transaction of two
+// pipelined round trips. The first locks the snapshot rows, applies the
+// commits and locks the audit chain heads of the batch's tenants; the second
+// writes the winners' audit records, chained in batch order after those
+// heads (truth.ChainHead.Link), moves the heads and commits. Commits are applied in batch order and each
 // sees the earlier successful commits of the batch (a commit that repeats an
 // aggregate or an idempotency key of an earlier one goes into a later
 // statement of the same transaction). The idempotency key is checked before
@@ -212,11 +231,16 @@ func planRounds(batch []truth.Commit, valid []int) [][]int {
 
 func (s *Store) commitOnce(ctx context.Context, batch []truth.Commit, rounds [][]int) (map[int]int32, error) {
 	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
 	// Lock every existing row the batch touches, in key order.
 	keys := map[truth.Key]bool{}
+	tenantSet := map[string]bool{}
 	for _, round := range rounds {
 		for _, i := range round {
 			keys[batch[i].Snapshot.Key] = true
+			if len(batch[i].Audit) > 0 {
+				tenantSet[batch[i].Snapshot.Key.Tenant] = true
+			}
 		}
 	}
 	sorted := make([]truth.Key, 0, len(keys))
@@ -241,42 +265,141 @@ func (s *Store) commitOnce(ctx context.Context, batch []truth.Commit, rounds [][
 	for _, round := range rounds {
 		b.Queue(commitSQL, roundArgs(batch, round)...)
 	}
+	tenants := make([]string, 0, len(tenantSet))
+	for t := range tenantSet {
+		tenants = append(tenants, t)
+	}
+	sort.Strings(tenants)
+	if len(tenants) > 0 {
+		b.Queue(headsSQL, tenants)
+		b.Queue(headLockSQL, tenants)
+	}
 
-	br := s.pool.SendBatch(ctx, b)
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Release()
 	status := make(map[int]int32, len(batch))
-	err := func() error {
-		if _, err := br.Exec(); err != nil {
-			return err
-		}
-		for range rounds {
+	heads := make(map[string]truth.ChainHead, len(tenants))
+	err = func() error {
+		br := conn.SendBatch(ctx, b)
+		err := func() error {
+			for range 2 { // BEGIN, locks
+				if _, err := br.Exec(); err != nil {
+					return err
+				}
+			}
+			for range rounds {
+				rows, err := br.Query()
+				if err != nil {
+					return err
+				}
+				for rows.Next() {
+					var ord, st int32
+					if err := rows.Scan(&ord, &st); err != nil {
+						rows.Close()
+						return err
+					}
+					status[int(ord)] = st
+				}
+				rows.Close()
+				if err := rows.Err(); err != nil {
+					return err
+				}
+			}
+			if len(tenants) == 0 {
+				return nil
+			}
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
 			rows, err := br.Query()
 			if err != nil {
 				return err
 			}
 			for rows.Next() {
-				var ord, st int32
-				if err := rows.Scan(&ord, &st); err != nil {
+				var t string
+				var h truth.ChainHead
+				if err := rows.Scan(&t, &h.Seq, &h.Hash); err != nil {
 					rows.Close()
 					return err
 				}
-				status[int(ord)] = st
+				heads[t] = h
 			}
 			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
+			return rows.Err()
+		}()
+		if cerr := br.Close(); err == nil {
+			err = cerr
 		}
-		return nil
+		if err != nil {
+			return err
+		}
+		b2 := &pgx.Batch{}
+		if args, moved := chainArgs(batch, status, heads); moved != nil {
+			b2.Queue(auditSQL, args...)
+			b2.Queue(headMoveSQL, moved...)
+		}
+		b2.Queue(`COMMIT`)
+		// Close reads the final Sync: only then is the transaction
+		// committed, or its error known.
+		return conn.SendBatch(ctx, b2).Close()
 	}()
-	// Close reads the final Sync: only then is the implicit transaction
-	// committed, or its error known.
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
+		// Roll back on a fresh context: ctx may be why the batch failed. A
+		// connection that cannot roll back is closed, and the server ends
+		// the transaction with it.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, rerr := conn.Exec(rctx, `ROLLBACK`); rerr != nil {
+			_ = conn.Conn().Close(rctx)
+		}
 		return nil, err
 	}
 	return status, nil
+}
+
+// chainArgs chains the audit records of the batch's winners in batch order
+// after heads, and returns the arguments of auditSQL and of headMoveSQL (nil
+// when no record is written). Records carry the aggregate's tenant and key
+// and At at stored precision, so the hash is over the stored values.
+func chainArgs(batch []truth.Commit, status map[int]int32, heads map[string]truth.ChainHead) (audit, moved []any) {
+	var (
+		tenant, kind, id, actor, action, reason, corr []string
+		rev, seq                                      []int64
+		at                                            []time.Time
+		detail, prev, hash                            [][]byte
+	)
+	touched := map[string]bool{}
+	for i := range batch {
+		st, ok := status[i]
+		if !ok || st != 0 {
+			continue
+		}
+		k := batch[i].Snapshot.Key
+		for j := range batch[i].Audit {
+			a := batch[i].Audit[j]
+			a.Tenant, a.Aggregate = k.Tenant, k
+			heads[k.Tenant] = heads[k.Tenant].Link(&a)
+			touched[k.Tenant] = true
+			tenant, kind, id, rev = append(tenant, k.Tenant), append(kind, k.Kind), append(id, k.ID), append(rev, a.Revision)
+			actor, action, reason, corr = append(actor, a.Actor), append(action, a.Action), append(reason, a.Reason), append(corr, a.CorrelationID)
+			at, detail, seq = append(at, a.At), append(detail, a.Detail), append(seq, a.Seq)
+			prev, hash = append(prev, a.PrevHash), append(hash, a.Hash)
+		}
+	}
+	if len(tenant) == 0 {
+		return nil, nil
+	}
+	var ht []string
+	var hs []int64
+	var hh [][]byte
+	for t := range touched {
+		ht, hs, hh = append(ht, t), append(hs, heads[t].Seq), append(hh, heads[t].Hash)
+	}
+	return []any{tenant, kind, id, rev, actor, action, reason, corr, at, detail, seq, prev, hash},
+		[]any{ht, hs, hh}
 }
 
 // retryable reports errors after which the server rolled the batch back and
@@ -318,11 +441,6 @@ func roundArgs(batch []truth.Commit, round []int) []any {
 		eRev                                     []int64
 		eAt                                      []time.Time
 		ePayload                                 [][]byte
-		aOrd                                     []int32
-		aRev                                     []int64
-		aActor, aAction, aReason, aCorr          []string
-		aAt                                      []time.Time
-		aDetail                                  [][]byte
 		tOrd                                     []int32
 		tID, tCommand                            []string
 		tCancel                                  []bool
@@ -354,11 +472,6 @@ func roundArgs(batch []truth.Commit, round []int) []any {
 			eVersion, eAt, eProducer = append(eVersion, int32(e.Version)), append(eAt, e.OccurredAt), append(eProducer, e.Producer)
 			eCorr, eCause, ePayload = append(eCorr, e.CorrelationID), append(eCause, e.CausationID), append(ePayload, orEmpty(e.Payload))
 		}
-		for j := range c.Audit {
-			a := &c.Audit[j]
-			aOrd, aRev, aActor, aAction = append(aOrd, int32(i)), append(aRev, a.Revision), append(aActor, a.Actor), append(aAction, a.Action)
-			aReason, aCorr, aAt, aDetail = append(aReason, a.Reason), append(aCorr, a.CorrelationID), append(aAt, a.At), append(aDetail, a.Detail)
-		}
 		for j := range c.Timers {
 			tm := &c.Timers[j]
 			var ifAt *time.Time
@@ -374,7 +487,6 @@ func roundArgs(batch []truth.Commit, round []int) []any {
 		ord, tenant, kind, id, expRev, newRev, state, updated,
 		iTenant, iKey, iCommand, iHash, iRev, iResp, iCreated,
 		eOrd, eID, eTopic, eTenant, eKind, eAgg, eRev, eType, eVersion, eAt, eProducer, eCorr, eCause, ePayload,
-		aOrd, aRev, aActor, aAction, aReason, aCorr, aAt, aDetail,
 		tOrd, tID, tCancel, tIfAt, tAt, tCommand, tPayload,
 	}
 }

@@ -2,8 +2,9 @@
 // from the migrations package and is applied by the migrate role; Open never
 // migrates, and production roles call CheckSchema at start-up.
 //
-// Commit writes a whole batch in one pipelined round trip and one implicit
-// transaction (see commit.go). AckOutbox marks records published
+// Commit writes a whole batch in one transaction of two pipelined round
+// trips, and chains its audit records per tenant after the tenant's head row
+// in audit_heads, locked until the transaction ends (see commit.go). AckOutbox marks records published
 // (published_at) rather than deleting them; PruneOutbox deletes published
 // records older than a cut-off. Several relays may poll PendingOutbox; the
 // one that holds TryRelayLock publishes. Durable timers are rows of the
@@ -239,23 +240,67 @@ func (s *Store) PruneOutbox(ctx context.Context, cutoff time.Time) (int64, error
 	return tag.RowsAffected(), nil
 }
 
+// auditColumns are the columns scanAudit reads.
+const auditColumns = `tenant, kind, id, revision, actor, action, reason, correlation_id, at, detail, chain_seq, prev_hash, hash`
+
+func scanAudit(row pgx.CollectableRow) (truth.Audit, error) {
+	var a truth.Audit
+	err := row.Scan(&a.Tenant, &a.Aggregate.Kind, &a.Aggregate.ID, &a.Revision, &a.Actor, &a.Action, &a.Reason,
+		&a.CorrelationID, &a.At, &a.Detail, &a.Seq, &a.PrevHash, &a.Hash)
+	a.Aggregate.Tenant = a.Tenant
+	a.At = a.At.UTC()
+	return a, err
+}
+
 // AuditTrail returns the audit records of one aggregate in commit order.
 func (s *Store) AuditTrail(ctx context.Context, key truth.Key) ([]truth.Audit, error) {
-	rows, err := s.pool.Query(ctx, `
-		SELECT revision, actor, action, reason, correlation_id, at, detail
+	rows, err := s.pool.Query(ctx, `SELECT `+auditColumns+`
 		  FROM audit WHERE tenant = $1 AND kind = $2 AND id = $3 ORDER BY seq`, key.Tenant, key.Kind, key.ID)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: audit trail: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (truth.Audit, error) {
-		a := truth.Audit{Tenant: key.Tenant, Aggregate: key}
-		err := row.Scan(&a.Revision, &a.Actor, &a.Action, &a.Reason, &a.CorrelationID, &a.At, &a.Detail)
-		return a, err
-	})
+	out, err := pgx.CollectRows(rows, scanAudit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: audit trail: %w", err)
 	}
 	return out, nil
+}
+
+var _ truth.ChainReader = (*Store)(nil)
+
+// AuditChain implements truth.ChainReader: up to limit records of tenant's
+// chain from fromSeq on, in chain order.
+func (s *Store) AuditChain(ctx context.Context, tenant string, fromSeq int64, limit int) ([]truth.Audit, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+auditColumns+`
+		  FROM audit WHERE tenant = $1 AND chain_seq >= $2 ORDER BY chain_seq LIMIT $3`, tenant, fromSeq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: audit chain: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, scanAudit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: audit chain: %w", err)
+	}
+	return out, nil
+}
+
+// AuditHead implements truth.ChainReader: the head row of tenant, Seq 0
+// when the tenant has none.
+func (s *Store) AuditHead(ctx context.Context, tenant string) (truth.ChainHead, error) {
+	var h truth.ChainHead
+	err := s.pool.QueryRow(ctx, `SELECT chain_seq, hash FROM audit_heads WHERE tenant = $1`, tenant).Scan(&h.Seq, &h.Hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return truth.ChainHead{}, nil
+	}
+	if err != nil {
+		return h, fmt.Errorf("postgres: audit head: %w", err)
+	}
+	if len(h.Hash) == 0 {
+		h.Hash = nil
+	}
+	return h, nil
 }
 
 // TryRelayLock tries to become the one outbox relay that publishes. On

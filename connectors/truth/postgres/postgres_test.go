@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/grainline/grainline/connectors/truth"
@@ -54,6 +55,18 @@ var harness = truthtest.Harness{
 	Settle:     settle,
 	View:       view,
 	TimerLease: testTimerLease,
+	TamperAudit: func(t testing.TB, _ truth.Store, dsn, tenant string, seq int64, reason string) {
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		tag, err := conn.Exec(ctx, `UPDATE audit SET reason = $3 WHERE tenant = $1 AND chain_seq = $2`, tenant, seq, reason)
+		if err != nil || tag.RowsAffected() != 1 {
+			t.Fatalf("tamper with audit %q seq %d: %v (%d rows)", tenant, seq, err, tag.RowsAffected())
+		}
+	},
 }
 
 func TestConformance(t *testing.T) { truthtest.Run(t, harness) }
@@ -68,8 +81,8 @@ func TestCheckSchema(t *testing.T) {
 	s := open(t, dsn)
 	defer s.Close()
 	err := s.CheckSchema(ctx)
-	if !errors.Is(err, postgres.ErrSchemaBehind) || !strings.Contains(err.Error(), "[1 2]") {
-		t.Fatalf("empty database: CheckSchema = %v, want ErrSchemaBehind naming versions 1 and 2", err)
+	if !errors.Is(err, postgres.ErrSchemaBehind) || !strings.Contains(err.Error(), "[1 2 3]") {
+		t.Fatalf("empty database: CheckSchema = %v, want ErrSchemaBehind naming versions 1, 2 and 3", err)
 	}
 	// The store never migrates by itself: still behind.
 	if err := s.CheckSchema(ctx); !errors.Is(err, postgres.ErrSchemaBehind) {
