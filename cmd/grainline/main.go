@@ -1,5 +1,5 @@
 // Command grainline is the one binary of Grainline. Its first argument is
-// what to run: dev, serve, token, migrate, topology, bench.
+// what to run: dev, serve, token, migrate, topology, bench, admin.
 package main
 
 import (
@@ -27,6 +27,7 @@ func commands() []command {
 		{"migrate", "apply or inspect PostgreSQL schema migrations (up | status)", runMigrate},
 		{"topology", "create (apply) or compare (diff) Kafka topics from topology.yaml", runTopology},
 		{"bench", "measure durable command throughput and latency", runBench},
+		{"admin", "operator checks on the truth store (audit-verify)", runAdmin},
 	}
 }
 
