@@ -197,6 +197,23 @@ func TestAdapters(t *testing.T) {
 				t.Errorf("stats %+v; want one query before the retry and one reservation", st)
 			}
 		})
+		t.Run("UnresolvedUnknownOutcomeExhausts", func(t *testing.T) {
+			inner, err := sim.NewInventory(sim.Config{})
+			check(t, err)
+			inv := &droppingInventory{Inventory: inner, drops: 100}
+			e := startAdapters(t, b, fulfillment.Adapters{Inventory: inv},
+				map[string]fulfillment.TaskPolicy{fulfillment.TypeReserveInventory: {Attempts: 4}})
+			b.Producer(t).Send(t, e.tasks, "ord-8", typedEvent(t, typedTask{"ev-1", "ord-8", "t-8", fulfillment.TypeReserveInventory, "1", 1}), nil)
+			cs := waitResults(t, b, e.commands, "t-8", 1)
+			if cs[0].Command != fulfillment.CommandFail || failReason(t, cs[0]) != fulfillment.ReasonRetriesExhausted {
+				t.Errorf("command %s %s", cs[0].Command, cs[0].Payload)
+			}
+			// Each attempt after the first queries first, finds nothing and
+			// calls again: 4 calls, 3 queries.
+			if st := inner.Stats(); len(inv.seen()) != 4 || st.Queries != 3 || st.Effects != 0 {
+				t.Errorf("calls %d, stats %+v; want 4 calls and 3 queries", len(inv.seen()), st)
+			}
+		})
 		t.Run("DuplicateTaskNoSecondEffect", func(t *testing.T) {
 			bill, err := sim.NewBilling(sim.Config{})
 			check(t, err)

@@ -63,8 +63,10 @@ type Config struct {
 	// CallTimeout bounds one call of a task type without its own Timeout in
 	// Policies. Default 30s.
 	CallTimeout time.Duration
-	// Attempts is the number of calls (queries included) of a task type
-	// without its own Attempts in Policies. Default 5.
+	// Attempts is the number of attempts of a task type without its own
+	// Attempts in Policies. Default 5. An attempt is one call, preceded by a
+	// query when the previous call's outcome was unknown; a query that fails
+	// itself uses the attempt up.
 	Attempts int
 	// Policies are the retry policies per task type; zero fields take
 	// Attempts and CallTimeout.
@@ -75,8 +77,8 @@ type Config struct {
 
 // TaskPolicy is the retry policy of one task type.
 type TaskPolicy struct {
-	// Attempts is the number of calls before the task fails with
-	// ReasonRetriesExhausted. Default Config.Attempts.
+	// Attempts is the number of attempts (see Config.Attempts) before the
+	// task fails with ReasonRetriesExhausted. Default Config.Attempts.
 	Attempts int
 	// Timeout bounds one call. Default Config.CallTimeout.
 	Timeout time.Duration
