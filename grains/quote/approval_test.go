@@ -121,3 +121,48 @@ func TestLegacyApprovalEvents(t *testing.T) {
 		t.Fatalf("legacy approve: %+v", s)
 	}
 }
+
+func TestWithPoliciesLooksUpTheTenantsPolicy(t *testing.T) {
+	strict, err := approval.Compile(7, []approval.Rule{{Name: "all", Expr: "true", Level: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := quote.WithPolicies(func(tenant grains.TenantID) *approval.Policy {
+		if tenant == "demo" {
+			return strict
+		}
+		return nil
+	})
+	s := mustStep(t, quote.State{}, nil, "create", `{"customerId":"c-1","currency":"EUR"}`, "sales")
+	s = mustStep(t, s, nil, "addLine", `{"offeringId":"dia-1g","quantity":1}`, "sales")
+	s = mustStep(t, s, nil, "price", `{}`, "sales")
+	evs, err := b.Decide(s, quote.Submit{}, env("sales"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := evs[0].(quote.Submitted); ev.PolicyVersion != 7 || ev.RequiredLevel != 3 {
+		t.Fatalf("demo tenant: %+v", ev)
+	}
+	other := env("sales")
+	other.Tenant = "other"
+	evs, err = b.Decide(s, quote.Submit{}, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := evs[0].(quote.Submitted); ev.PolicyVersion != 0 || ev.RequiredLevel != 1 {
+		t.Fatalf("tenant without a policy: %+v", ev)
+	}
+}
+
+func TestPreviewAcceptsAnyApproverLevel(t *testing.T) {
+	s := mustStep(t, quote.State{}, nil, "create", `{"customerId":"c-1","currency":"EUR"}`, "sales")
+	s = mustStep(t, s, nil, "addLine", `{"offeringId":"dia-1g","quantity":1}`, "sales")
+	for _, roles := range [][]string{{"sales"}, {"approver"}, {"approver:2"}} {
+		if _, err := quote.Preview(s, env(roles...)); err != nil {
+			t.Errorf("roles %v: %v", roles, err)
+		}
+	}
+	if _, err := quote.Preview(s, env("approver:x")); err == nil {
+		t.Error("roles [approver:x] may preview")
+	}
+}

@@ -337,3 +337,18 @@ func Apply(s State, ev grains.Event) State {
 }
 
 func timePtr(t time.Time) *time.Time { return &t }
+
+// WithPolicies is Behavior with the tenant's approval policy looked up by
+// policyFor whenever the runtime did not pass one in env.Policy. policyFor
+// must be pure: the same tenant gives the same policy for the life of the
+// process (nil for a tenant without one).
+func WithPolicies(policyFor func(grains.TenantID) *approval.Policy) grains.Behavior[State] {
+	b := Behavior
+	b.Decide = func(s State, cmd grains.Command, env grains.Env) ([]grains.Event, error) {
+		if env.Policy == nil && policyFor != nil {
+			env.Policy = policyFor(env.Tenant)
+		}
+		return Decide(s, cmd, env)
+	}
+	return b
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/grainline/grainline/grains"
+	"github.com/grainline/grainline/grains/approval"
 	"github.com/grainline/grainline/grains/catalog"
 	"github.com/grainline/grainline/grains/pricing"
 	"github.com/shopspring/decimal"
@@ -142,12 +143,14 @@ func Input(s State) (pricing.Input, error) {
 
 // Preview prices s's current lines, with their tiers and discounts, exactly
 // as the price command would, and changes nothing: it is a pure function
-// over the state. The caller needs role sales or approver; a quote that does
+// over the state. The caller needs role sales or approver (any level); a quote that does
 // not exist is CodeNotFound and one without lines CodeValidation. It works
 // in every status, so a decided quote can still be explained.
 func Preview(s State, env grains.Env) (pricing.Result, error) {
-	if err := grains.RequireRole(env, CmdPricePreview, RoleSales, RoleApprover); err != nil {
-		return pricing.Result{}, err
+	if approval.Authority(env.Roles) < 1 {
+		if err := grains.RequireRole(env, CmdPricePreview, RoleSales, RoleApprover); err != nil {
+			return pricing.Result{}, err
+		}
 	}
 	if !Exists(s) {
 		return pricing.Result{}, grains.NotFound(grains.KindQuote, env.ID, CmdPricePreview)

@@ -496,7 +496,7 @@ func (p *Platform) verifier() (*auth.Verifier, error) {
 // Kinds returns the grain kinds with their events mapped to topics.
 func Kinds(topic func(string) string) []actors.Kind {
 	return []actors.Kind{
-		actors.NewKind(quote.Behavior, func(string) []string { return []string{topic(TopicQuoteEvents)} }, actors.WithCatalog()),
+		actors.NewKind(quote.WithPolicies(newPolicies().For), func(string) []string { return []string{topic(TopicQuoteEvents)} }, actors.WithCatalog()),
 		actors.NewKind(order.Behavior, func(ev string) []string {
 			if ev == "FulfillmentTaskRequested" {
 				// The order's own stream keeps every fact; the task queue gets
