@@ -44,6 +44,7 @@ import (
 	"github.com/grainline/grainline/grains/quote"
 	"github.com/grainline/grainline/migrations"
 	"github.com/grainline/grainline/streams/fulfillment"
+	"github.com/grainline/grainline/streams/fulfillment/sim"
 	"github.com/grainline/grainline/streams/intake"
 	"github.com/grainline/grainline/streams/router"
 	"github.com/grainline/grainline/tables/orderstatus"
@@ -619,15 +620,15 @@ func (p *Platform) startStreams(ctx context.Context, kcfg kafka.Config) error {
 		p.supervise(ctx, "order-status", st.Run)
 	}
 	if p.has(RoleWorker) {
-		sim, err := fulfillment.NewSimulator(fulfillment.SimulatorConfig{Latency: p.cfg.WorkerLatency})
+		ads, err := simulatedSystems(sim.Config{Latency: p.cfg.WorkerLatency})
 		if err != nil {
 			return err
 		}
-		wk, err := fulfillment.New(fulfillment.Config{
+		wk, err := fulfillment.NewWithAdapters(fulfillment.Config{
 			Brokers: brokers, Group: p.group("oms-fulfillment-worker"),
 			Tasks: goka.Stream(p.topic(TopicTasks)), OrderCommands: goka.Stream(p.topic(TopicOrderCommands)),
 			DeadLetter: dl,
-		}, sim, p.log.With("component", "worker"), kcfg.GokaOptions()...)
+		}, ads, p.log.With("component", "worker"), kcfg.GokaOptions()...)
 		if err != nil {
 			return err
 		}
@@ -645,6 +646,28 @@ func (p *Platform) startStreams(ctx context.Context, kcfg kafka.Config) error {
 		p.supervise(ctx, "order-status-view", p.orders.Run)
 	}
 	return nil
+}
+
+// simulatedSystems returns simulators of every external system the worker
+// calls (inventory, provisioning, billing, notification), all with cfg.
+func simulatedSystems(cfg sim.Config) (fulfillment.Adapters, error) {
+	inv, err := sim.NewInventory(cfg)
+	if err != nil {
+		return fulfillment.Adapters{}, err
+	}
+	prov, err := sim.NewProvisioning(cfg)
+	if err != nil {
+		return fulfillment.Adapters{}, err
+	}
+	bill, err := sim.NewBilling(cfg)
+	if err != nil {
+		return fulfillment.Adapters{}, err
+	}
+	note, err := sim.NewNotification(cfg)
+	if err != nil {
+		return fulfillment.Adapters{}, err
+	}
+	return fulfillment.Adapters{Inventory: inv, Provisioning: prov, Billing: bill, Notification: note}, nil
 }
 
 // supervise runs f until ctx ends, restarting it with backoff when it fails
