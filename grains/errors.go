@@ -17,6 +17,7 @@ const (
 	CodeNotFound             Code = "not_found"              // no such aggregate for this tenant (404)
 	CodeInvalidTransition    Code = "invalid_transition"     // command not allowed in the current state (409)
 	CodeAlreadyExists        Code = "already_exists"         // create on an existing aggregate (409)
+	CodeQuoteExpired         Code = "quote_expired"          // the quote is past its validUntil (409)
 	CodeConflict             Code = "conflict"               // concurrent write lost, retry (409)
 	CodeRevisionMismatch     Code = "revision_mismatch"      // If-Match did not match (412)
 	CodeValidation           Code = "validation_failed"      // semantically invalid input (422)

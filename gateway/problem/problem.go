@@ -43,6 +43,7 @@ var catalogue = map[grains.Code]Entry{
 	grains.CodeNotFound:             {grains.CodeNotFound, http.StatusNotFound, "Not found"},
 	grains.CodeInvalidTransition:    {grains.CodeInvalidTransition, http.StatusConflict, "Invalid transition"},
 	grains.CodeAlreadyExists:        {grains.CodeAlreadyExists, http.StatusConflict, "Already exists"},
+	grains.CodeQuoteExpired:         {grains.CodeQuoteExpired, http.StatusConflict, "Quote expired"},
 	grains.CodeConflict:             {grains.CodeConflict, http.StatusConflict, "Conflict"},
 	grains.CodeRevisionMismatch:     {grains.CodeRevisionMismatch, http.StatusPreconditionFailed, "Revision mismatch"},
 	grains.CodeValidation:           {grains.CodeValidation, http.StatusUnprocessableEntity, "Validation failed"},

@@ -21,6 +21,7 @@ func TestCatalogueStatuses(t *testing.T) {
 		grains.CodeNotFound:             404,
 		grains.CodeInvalidTransition:    409,
 		grains.CodeAlreadyExists:        409,
+		grains.CodeQuoteExpired:         409,
 		grains.CodeConflict:             409,
 		grains.CodeRevisionMismatch:     412,
 		grains.CodeValidation:           422,

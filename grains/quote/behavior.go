@@ -3,6 +3,7 @@ package quote
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -28,6 +29,7 @@ var commandRoles = map[string]string{
 	CmdCreate: RoleSales, CmdAddLine: RoleSales, CmdRemoveLine: RoleSales, CmdPrice: RoleSales,
 	CmdSubmit: RoleSales, CmdApprove: RoleApprover, CmdReject: RoleApprover, CmdAccept: RoleSales,
 	CmdCancel: RoleSales, CmdSetLineDiscount: RoleSales, CmdSetQuoteDiscount: RoleSales, CmdClearQuoteDiscount: RoleSales,
+	CmdExpire: RoleSystem,
 }
 
 // allowedIn says in which statuses each command (other than create) may run.
@@ -44,7 +46,12 @@ var allowedIn = map[string][]Status{
 	CmdSetLineDiscount:    {StatusInProgress},
 	CmdSetQuoteDiscount:   {StatusInProgress},
 	CmdClearQuoteDiscount: {StatusInProgress},
+	CmdExpire:             {StatusInProgress, StatusPending, StatusApproved},
 }
+
+// expireIsNoOp lists the statuses in which expire decides no events: the
+// quote was decided (or expired) before its timer fired.
+var expireIsNoOp = []Status{StatusAccepted, StatusRejected, StatusCancelled, StatusExpired}
 
 // Decide returns the events cmd produces against s. Checks run in this order:
 // role (CodeForbidden), existence (CodeNotFound; CodeAlreadyExists for
@@ -74,8 +81,15 @@ func Decide(s State, cmd grains.Command, env grains.Env) ([]grains.Event, error)
 	if !Exists(s) {
 		return nil, grains.NotFound(grains.KindQuote, env.ID, name)
 	}
+	if name == CmdExpire && slices.Contains(expireIsNoOp, s.Status) {
+		return nil, nil // a late or repeated timer
+	}
 	if !statusAllows(s.Status, name) {
 		return nil, grains.InvalidTransition(grains.KindQuote, s.ID, string(s.Status), name, "")
+	}
+	if name != CmdExpire && s.pastValidity(env.Now) {
+		// The expire timer may not have fired yet.
+		return nil, grains.Errorf(grains.CodeQuoteExpired, "%s: quote %s expired at %s", name, s.ID, s.ValidUntil.UTC().Format(time.RFC3339))
 	}
 	if (name == CmdApprove || name == CmdReject || name == CmdAccept) && s.Price == nil {
 		return nil, grains.Errorf(grains.CodeInternal, "%s: quote %s is %s but has no price", name, s.ID, s.Status)
@@ -134,6 +148,8 @@ func Decide(s State, cmd grains.Command, env grains.Env) ([]grains.Event, error)
 			Lines: grains.CloneLines(s.Lines), OneTimeTotal: s.Price.OneTimeTotal, MonthlyTotal: s.Price.MonthlyTotal,
 			PriceHash: s.Price.Hash, AcceptedBy: env.Actor, AcceptedAt: now,
 		}}, nil
+	case Expire:
+		return []grains.Event{Expired{QuoteID: s.ID, Status: StatusExpired, ValidUntil: s.ValidUntil, ExpiredBy: env.Actor, ExpiredAt: now}}, nil
 	case Cancel:
 		return []grains.Event{Cancelled{QuoteID: s.ID, Status: StatusCancelled, Reason: c.Reason, CancelledBy: env.Actor, CancelledAt: now}}, nil
 	}
@@ -163,11 +179,22 @@ func decideCreate(s State, c Create, env grains.Env) ([]grains.Event, error) {
 		}
 		version = env.Catalog.Version
 	}
+	now := env.Now.UTC()
+	validUntil := now.AddDate(0, 0, DefaultValidForDays)
+	switch {
+	case c.ValidUntil != nil:
+		validUntil = c.ValidUntil.UTC()
+		if !validUntil.After(now) {
+			return nil, violation(CmdCreate, "/validUntil", "past", fmt.Sprintf("validUntil %s is not in the future", validUntil.Format(time.RFC3339)))
+		}
+	case c.ValidForDays > 0:
+		validUntil = now.AddDate(0, 0, c.ValidForDays)
+	}
 	return []grains.Event{Created{
 		QuoteID: env.ID, Status: StatusInProgress, Tenant: env.Tenant,
 		CustomerID: c.CustomerID, CustomerName: c.CustomerName, Currency: c.Currency,
 		CatalogVersion: version, TermMonths: c.TermMonths, CustomerSegment: c.CustomerSegment,
-		CreatedBy: env.Actor, CreatedAt: env.Now.UTC(),
+		CreatedBy: env.Actor, CreatedAt: now, ValidUntil: validUntil.Truncate(time.Microsecond),
 	}}, nil
 }
 
@@ -256,7 +283,7 @@ func Apply(s State, ev grains.Event) State {
 		s = State{ID: e.QuoteID, Tenant: e.Tenant, Status: e.Status, CustomerID: e.CustomerID,
 			CustomerName: e.CustomerName, Currency: e.Currency, CatalogVersion: e.CatalogVersion,
 			TermMonths: e.TermMonths, CustomerSegment: e.CustomerSegment, Revision: 1,
-			Lines: []grains.Line{}, CreatedBy: e.CreatedBy, CreatedAt: e.CreatedAt}
+			Lines: []grains.Line{}, CreatedBy: e.CreatedBy, CreatedAt: e.CreatedAt, ValidUntil: e.ValidUntil}
 	case LineAdded:
 		s.Lines = append(grains.CloneLines(s.Lines), e.Line)
 		s.LineSeq++
@@ -330,6 +357,8 @@ func Apply(s State, ev grains.Event) State {
 		s.Status, s.RejectedBy, s.RejectedAt, s.RejectedReason = e.Status, e.RejectedBy, timePtr(e.RejectedAt), e.Reason
 	case Accepted:
 		s.Status, s.AcceptedBy, s.AcceptedAt, s.OrderID = StatusAccepted, e.AcceptedBy, timePtr(e.AcceptedAt), e.OrderID
+	case Expired:
+		s.Status, s.ExpiredAt = e.Status, timePtr(e.ExpiredAt)
 	case Cancelled:
 		s.Status, s.CancelledBy, s.CancelledAt, s.CancelReason = e.Status, e.CancelledBy, timePtr(e.CancelledAt), e.Reason
 	}

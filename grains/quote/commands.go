@@ -2,6 +2,7 @@ package quote
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/grainline/grainline/grains"
 	"github.com/grainline/grainline/grains/pricing"
@@ -23,7 +24,21 @@ const (
 	CmdSetLineDiscount    = "setLineDiscount"
 	CmdSetQuoteDiscount   = "setQuoteDiscount"
 	CmdClearQuoteDiscount = "clearQuoteDiscount"
+
+	// CmdExpire is sent by the quote's "expire" timer at its validUntil;
+	// only role "system" may send it.
+	CmdExpire = "expire"
 )
+
+// TimerExpire is the ID of the timer that expires a quote at its validUntil.
+const TimerExpire = "expire"
+
+// DefaultValidForDays is how long a quote stays valid when create gives
+// neither validUntil nor validForDays.
+const DefaultValidForDays = 30
+
+// MaxValidForDays bounds validForDays on create.
+const MaxValidForDays = 3650
 
 // CmdPricePreview names the read-only price preview (see Preview). It is
 // not a grain command: nothing decides or commits it.
@@ -31,7 +46,7 @@ const CmdPricePreview = "pricePreview"
 
 // Commands lists every command wire name.
 var Commands = []string{CmdCreate, CmdAddLine, CmdRemoveLine, CmdPrice, CmdSubmit, CmdApprove, CmdReject, CmdAccept, CmdCancel,
-	CmdSetLineDiscount, CmdSetQuoteDiscount, CmdClearQuoteDiscount}
+	CmdSetLineDiscount, CmdSetQuoteDiscount, CmdClearQuoteDiscount, CmdExpire}
 
 // Create opens a quote for a customer in a currency.
 type Create struct {
@@ -44,6 +59,12 @@ type Create struct {
 	// CustomerSegment is the customer's segment as the tenant names them
 	// (e.g. "enterprise", "public-sector"); optional.
 	CustomerSegment string `json:"customerSegment,omitempty"`
+	// ValidUntil is when the quote expires; it must be in the future. At
+	// most one of ValidUntil and ValidForDays may be given; with neither
+	// the quote is valid for DefaultValidForDays from creation.
+	ValidUntil *time.Time `json:"validUntil,omitempty"`
+	// ValidForDays is the validity in days from creation, 1..MaxValidForDays.
+	ValidForDays int `json:"validForDays,omitempty"`
 }
 
 // AddLine adds quantity units of a catalog offering.
@@ -76,6 +97,10 @@ type Reject struct {
 
 // Accept records the customer's acceptance of an approved quote.
 type Accept struct{}
+
+// Expire expires a quote that is not yet accepted, rejected or cancelled.
+// Its timer sends it at the quote's validUntil.
+type Expire struct{}
 
 // Cancel withdraws a quote that is not yet decided.
 type Cancel struct {
@@ -147,6 +172,9 @@ func (Accept) CommandName() string { return CmdAccept }
 // CommandName implements grains.Command.
 func (Cancel) CommandName() string { return CmdCancel }
 
+// CommandName implements grains.Command.
+func (Expire) CommandName() string { return CmdExpire }
+
 // DecodeCommand decodes a wire command. Unknown names, malformed JSON and
 // unknown fields are CodeBadRequest; missing or invalid fields are
 // CodeValidation with one violation per field.
@@ -167,6 +195,12 @@ func DecodeCommand(name string, payload []byte) (grains.Command, error) {
 			}
 			if len(c.CustomerSegment) > 64 {
 				v.Add("/customerSegment", "max_length", "customerSegment must be at most 64 characters")
+			}
+			if c.ValidForDays < 0 || c.ValidForDays > MaxValidForDays {
+				v.Add("/validForDays", "range", fmt.Sprintf("validForDays must be 1..%d", MaxValidForDays))
+			}
+			if c.ValidUntil != nil && c.ValidForDays != 0 {
+				v.Add("/validForDays", "exclusive", "give validUntil or validForDays, not both")
 			}
 		})
 	case CmdAddLine:
@@ -206,6 +240,8 @@ func DecodeCommand(name string, payload []byte) (grains.Command, error) {
 		return decode(name, payload, func(Accept, *grains.Violations) {})
 	case CmdCancel:
 		return decode(name, payload, func(Cancel, *grains.Violations) {})
+	case CmdExpire:
+		return decode(name, payload, func(Expire, *grains.Violations) {})
 	case CmdSetLineDiscount:
 		return decode(name, payload, func(c SetLineDiscount, v *grains.Violations) {
 			if c.LineID == "" {

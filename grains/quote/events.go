@@ -25,6 +25,8 @@ const (
 	EvLineDiscountSet = "QuoteLineDiscountSet"
 	EvDiscountSet     = "QuoteDiscountSet"
 	EvDiscountCleared = "QuoteDiscountCleared"
+
+	EvExpired = "QuoteExpired"
 )
 
 // Every quote event carries quoteId. All but QuoteAccepted also carry the
@@ -43,6 +45,18 @@ type Created struct {
 	CustomerSegment string          `json:"customerSegment,omitempty"`
 	CreatedBy       string          `json:"createdBy"`
 	CreatedAt       time.Time       `json:"createdAt"`
+	// ValidUntil is when the quote expires; QuoteCreated sets the "expire"
+	// timer at it. Zero in events from before expiry: such quotes never
+	// expire.
+	ValidUntil time.Time `json:"validUntil,omitzero"`
+}
+
+// Timers implements grains.TimerEffects: the "expire" timer at ValidUntil.
+func (e Created) Timers() (set []grains.Timer, cancel []string) {
+	if e.ValidUntil.IsZero() {
+		return nil, nil
+	}
+	return []grains.Timer{{ID: TimerExpire, At: e.ValidUntil, Command: CmdExpire}}, nil
 }
 
 // LineAdded: a line was added, at the catalog's unit prices for its
@@ -173,6 +187,20 @@ type Cancelled struct {
 	CancelledAt time.Time `json:"cancelledAt"`
 }
 
+// Expired: the quote reached its ValidUntil before it was accepted,
+// rejected or cancelled. Status is "expired", a status TMF648 does not
+// define (see package doc).
+type Expired struct {
+	QuoteID    string    `json:"quoteId"`
+	Status     Status    `json:"status"`
+	ValidUntil time.Time `json:"validUntil"`
+	ExpiredBy  string    `json:"expiredBy"`
+	ExpiredAt  time.Time `json:"expiredAt"`
+}
+
+// EventName implements grains.Event.
+func (Expired) EventName() string { return EvExpired }
+
 // EventName implements grains.Event.
 func (LineDiscountSet) EventName() string { return EvLineDiscountSet }
 
@@ -238,6 +266,8 @@ func DecodeEvent(name string, payload []byte) (grains.Event, error) {
 		return decodeEvent[DiscountSet](name, payload)
 	case EvDiscountCleared:
 		return decodeEvent[DiscountCleared](name, payload)
+	case EvExpired:
+		return decodeEvent[Expired](name, payload)
 	}
 	return nil, grains.Errorf(grains.CodeBadRequest, "unknown quote event %q", name)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -61,10 +62,24 @@ func states(t *testing.T) map[string]quote.State {
 		"rejected":   step(t, pending, "reject", `{"reason":"r"}`),
 		"cancelled":  step(t, unpriced, "cancel", `{}`),
 		"cancelled2": step(t, approved, "cancel", `{"reason":"r"}`),
+		"expired":    expireStep(t, approved),
 	}
 }
 
+// expireStep sends expire as the timer does.
+func expireStep(t *testing.T, s quote.State) quote.State {
+	t.Helper()
+	e := env("system")
+	e.Actor = "timer"
+	evs, err := quote.Decide(s, mustDecode(t, "expire", `{}`), e)
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("expire: %v %v", evs, err)
+	}
+	return quote.Behavior.Fold(s, evs)
+}
+
 var payloads = map[string]string{
+	"expire":     `{}`,
 	"create":     `{"customerId":"c-1","currency":"EUR"}`,
 	"addLine":    `{"offeringId":"dia-1g","quantity":1}`,
 	"removeLine": `{"lineId":"1"}`,
@@ -86,12 +101,17 @@ var payloads = map[string]string{
 func TestTransitionMatrix(t *testing.T) {
 	allowed := map[string]map[string]string{
 		"none": {"create": "ok"},
-		"unpriced": {"addLine": "ok", "removeLine": "ok", "price": "ok", "cancel": "ok",
+		"unpriced": {"addLine": "ok", "removeLine": "ok", "price": "ok", "cancel": "ok", "expire": "ok",
 			"setLineDiscount": "ok", "setQuoteDiscount": "ok", "clearQuoteDiscount": "noop"},
-		"priced": {"addLine": "ok", "removeLine": "ok", "price": "noop", "submit": "ok", "cancel": "ok",
+		"priced": {"addLine": "ok", "removeLine": "ok", "price": "noop", "submit": "ok", "cancel": "ok", "expire": "ok",
 			"setLineDiscount": "ok", "setQuoteDiscount": "ok", "clearQuoteDiscount": "noop"},
-		"pending":  {"approve": "ok", "reject": "ok", "cancel": "ok"},
-		"approved": {"accept": "ok", "cancel": "ok"},
+		"pending":    {"approve": "ok", "reject": "ok", "cancel": "ok", "expire": "ok"},
+		"approved":   {"accept": "ok", "cancel": "ok", "expire": "ok"},
+		"accepted":   {"expire": "noop"},
+		"rejected":   {"expire": "noop"},
+		"cancelled":  {"expire": "noop"},
+		"cancelled2": {"expire": "noop"},
+		"expired":    {"expire": "noop"},
 	}
 	for stName, s := range states(t) {
 		for _, name := range quote.Commands {
@@ -105,7 +125,7 @@ func TestTransitionMatrix(t *testing.T) {
 			default:
 				want = "invalid_transition"
 			}
-			evs, err := quote.Decide(s, mustDecode(t, name, payloads[name]), env("sales", "approver"))
+			evs, err := quote.Decide(s, mustDecode(t, name, payloads[name]), env("sales", "approver", "system"))
 			got := "ok"
 			switch {
 			case err != nil:
@@ -128,14 +148,21 @@ func TestTransitionMatrix(t *testing.T) {
 
 // TestRolesAreChecked sends every command without its role, in every state.
 func TestRolesAreChecked(t *testing.T) {
-	need := map[string]string{"approve": "approver", "reject": "approver"}
+	need := map[string]string{"approve": "approver", "reject": "approver", "expire": "system"}
 	for stName, s := range states(t) {
 		for _, name := range quote.Commands {
 			role := need[name]
 			if role == "" {
 				role = "sales"
 			}
-			for _, roles := range [][]string{nil, {"ops"}, {"system"}, {map[string]string{"sales": "approver", "approver": "sales"}[role]}} {
+			other := "system"
+			if role == "system" {
+				other = "ops"
+			}
+			for _, roles := range [][]string{nil, {"ops"}, {other}, {map[string]string{"sales": "approver", "approver": "sales", "system": "sales"}[role]}, {"sales", "approver"}} {
+				if slices.Contains(roles, role) || (role == "approver" && slices.Contains(roles, "approver")) {
+					continue
+				}
 				_, err := quote.Decide(s, mustDecode(t, name, payloads[name]), env(roles...))
 				if grains.CodeOf(err) != grains.CodeForbidden {
 					t.Errorf("%s × %s with roles %v: %v, want forbidden", stName, name, roles, err)
@@ -207,7 +234,7 @@ func TestDecodeCommand(t *testing.T) {
 }
 
 func TestDecodeEvent(t *testing.T) {
-	if _, err := quote.DecodeEvent("QuoteExpired", []byte(`{}`)); grains.CodeOf(err) != grains.CodeBadRequest {
+	if _, err := quote.DecodeEvent("QuoteVanished", []byte(`{}`)); grains.CodeOf(err) != grains.CodeBadRequest {
 		t.Fatalf("unknown event: %v", err)
 	}
 	if _, err := quote.DecodeEvent(quote.EvPriced, []byte(`{"lines":3}`)); grains.CodeOf(err) != grains.CodeBadRequest {

@@ -13,6 +13,17 @@
 //	pending --reject--> rejected
 //	approved --accept--> accepted
 //	inProgress|pending|approved --cancel--> cancelled
+//	inProgress|pending|approved --expire (role system, from the "expire" timer)--> expired
+//
+// Every quote has a validUntil (create's validUntil or validForDays, by
+// default DefaultValidForDays after creation). QuoteCreated sets the durable
+// timer "expire" at it, which sends expire. TMF648 has no expiry state; we
+// add the status "expired" to its vocabulary rather than reuse "cancelled",
+// so that a lapsed offer is told apart from a withdrawn one. The timer can
+// fire late, so Decide also compares env.Now with validUntil: any command
+// but expire on a not-yet-decided quote past its validUntil fails with
+// grains.CodeQuoteExpired. expire on an accepted, rejected, cancelled or
+// expired quote decides no events, so a late or repeated timer is harmless.
 //
 // A line or discount change clears the price, so a submitted quote always carries the
 // price of exactly its lines, and the approval records that price's hash.
@@ -37,12 +48,17 @@ const (
 	StatusAccepted   Status = "accepted"
 	StatusRejected   Status = "rejected"
 	StatusCancelled  Status = "cancelled"
+	// StatusExpired is not in TMF648: a quote whose validUntil passed
+	// before it was accepted, rejected or cancelled.
+	StatusExpired Status = "expired"
 )
 
 // Roles the quote grain checks.
 const (
 	RoleSales    = "sales"
 	RoleApprover = "approver"
+	// RoleSystem is the runtime's own role, e.g. the timer that sends expire.
+	RoleSystem = "system"
 )
 
 // MaxQuantity bounds the quantity of one line.
@@ -109,12 +125,22 @@ type State struct {
 	CancelledBy    string           `json:"cancelledBy"`
 	CancelledAt    *time.Time       `json:"cancelledAt"`
 	CancelReason   string           `json:"cancelReason"`
-	CreatedBy      string           `json:"createdBy"`
-	CreatedAt      time.Time        `json:"createdAt"`
+	// ValidUntil is when the quote expires; zero for quotes created before
+	// expiry existed, which never expire.
+	ValidUntil time.Time  `json:"validUntil,omitzero"`
+	ExpiredAt  *time.Time `json:"expiredAt,omitempty"`
+	CreatedBy  string     `json:"createdBy"`
+	CreatedAt  time.Time  `json:"createdAt"`
 }
 
 // revision is s.Revision, 1 for snapshots from before revisions.
 func (s State) revision() int { return max(s.Revision, 1) }
+
+// pastValidity reports whether now is at or after the quote's validUntil.
+// Quotes without one never expire.
+func (s State) pastValidity(now time.Time) bool {
+	return !s.ValidUntil.IsZero() && !now.Before(s.ValidUntil)
+}
 
 // Exists reports whether s holds a created quote.
 func Exists(s State) bool { return s.ID != "" }
