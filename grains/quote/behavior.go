@@ -84,6 +84,9 @@ func Decide(s State, cmd grains.Command, env grains.Env) ([]grains.Event, error)
 	if name == CmdExpire && slices.Contains(expireIsNoOp, s.Status) {
 		return nil, nil // a late or repeated timer
 	}
+	if name == CmdAccept && s.Status == StatusExpired {
+		return nil, grains.Errorf(grains.CodeQuoteExpired, "%s: quote %s expired at %s", name, s.ID, s.ValidUntil.UTC().Format(time.RFC3339))
+	}
 	if !statusAllows(s.Status, name) {
 		return nil, grains.InvalidTransition(grains.KindQuote, s.ID, string(s.Status), name, "")
 	}

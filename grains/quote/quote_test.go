@@ -111,7 +111,7 @@ func TestTransitionMatrix(t *testing.T) {
 		"rejected":   {"expire": "noop"},
 		"cancelled":  {"expire": "noop"},
 		"cancelled2": {"expire": "noop"},
-		"expired":    {"expire": "noop"},
+		"expired":    {"expire": "noop", "accept": "quote_expired"},
 	}
 	for stName, s := range states(t) {
 		for _, name := range quote.Commands {

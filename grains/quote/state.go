@@ -22,7 +22,8 @@
 // so that a lapsed offer is told apart from a withdrawn one. The timer can
 // fire late, so Decide also compares env.Now with validUntil: any command
 // but expire on a not-yet-decided quote past its validUntil fails with
-// grains.CodeQuoteExpired. expire on an accepted, rejected, cancelled or
+// grains.CodeQuoteExpired, and so does accept on an expired quote (other
+// commands on it are invalid transitions). expire on an accepted, rejected, cancelled or
 // expired quote decides no events, so a late or repeated timer is harmless.
 //
 // A line or discount change clears the price, so a submitted quote always carries the
