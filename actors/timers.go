@@ -2,6 +2,9 @@ package actors
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,23 +30,40 @@ const (
 const timerKeyPrefix = "timer:"
 
 // TimerKey is the idempotency key of the command a timer fires:
-// "timer:<tenant>/<kind>/<id>/<timerID>/<at in unix nanoseconds>", each part
-// path-escaped (so a '/' inside one cannot shift the others). A timer
-// replaced with a new At gets a new key; a timer fired twice gets the same.
-func TimerKey(key truth.Key, timerID string, at time.Time) string {
-	return fmt.Sprintf("%s%s/%s/%s/%s/%d", timerKeyPrefix, url.PathEscape(key.Tenant), url.PathEscape(key.Kind),
-		url.PathEscape(key.ID), url.PathEscape(timerID), truth.TimerTime(at).UnixNano())
+// "timer:<tenant>/<kind>/<id>/<timerID>/<at in unix nanoseconds>/<digest>",
+// each name part path-escaped (so a '/' inside one cannot shift the others)
+// and digest the first 8 bytes, in hex, of a SHA-256 of the command name and
+// payload. A timer replaced with a new At, or set again at the same At with
+// another command or payload after an earlier firing committed, gets a new
+// key; a timer fired twice gets the same.
+func TimerKey(d truth.DueTimer) string {
+	return fmt.Sprintf("%s%s/%s/%s/%s/%d/%s", timerKeyPrefix, url.PathEscape(d.Key.Tenant), url.PathEscape(d.Key.Kind),
+		url.PathEscape(d.Key.ID), url.PathEscape(d.TimerID), truth.TimerTime(d.At).UnixNano(), timerDigest(d.Command, d.Payload))
+}
+
+// timerDigest is the digest part of TimerKey.
+func timerDigest(command string, payload []byte) string {
+	h := sha256.New()
+	var n [binary.MaxVarintLen64]byte
+	h.Write(n[:binary.PutUvarint(n[:], uint64(len(command)))])
+	h.Write([]byte(command))
+	h.Write(payload)
+	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
 // firedTimer returns the timer id and time an idempotency key of TimerKey's
-// form names, when it names a timer of key.
+// form names, when it names a timer of key. It also reads keys written before
+// the digest part was added (five parts, no digest).
 func firedTimer(key truth.Key, idempotencyKey string) (timerID string, at time.Time, ok bool) {
 	rest, ok := strings.CutPrefix(idempotencyKey, timerKeyPrefix)
 	if !ok {
 		return "", time.Time{}, false
 	}
 	parts := strings.Split(rest, "/")
-	if len(parts) != 5 {
+	switch {
+	case len(parts) == 5:
+	case len(parts) == 6 && validDigest(parts[5]):
+	default:
 		return "", time.Time{}, false
 	}
 	var un [4]string
@@ -60,6 +80,11 @@ func firedTimer(key truth.Key, idempotencyKey string) (timerID string, at time.T
 		return "", time.Time{}, false
 	}
 	return un[3], time.Unix(0, nanos).UTC(), true
+}
+
+func validDigest(s string) bool {
+	b, err := hex.DecodeString(s)
+	return err == nil && len(b) == 8
 }
 
 func unescape(s string) (string, bool) {
@@ -230,41 +255,65 @@ func (s *Timers) Run(ctx context.Context) error {
 }
 
 // FireDue fires, in due order, the timers due now, and returns once each has
-// been tried; it reads until fewer than Batch are due. It returns the error
-// of the store's read.
+// been tried; it reads until a page is short or brings no timer it has not
+// seen yet. It returns the error of the store's read.
+//
+// A timer backing off after a transient failure, or already tried by this
+// call, is skipped, and each further page asks for Batch more timers than
+// were skipped so far: timers that keep failing at the front of the due
+// order cannot hold back those behind them, whether or not the store leases
+// what it returns (the embedded store does not). The cost is re-reading the
+// skipped timers on each page of a poll.
 func (s *Timers) FireDue(ctx context.Context) error {
 	s.forgetOldRetries()
+	skip := map[string]bool{} // by TimerKey: backing off or tried in this call
 	for {
-		due, err := s.store.DueTimers(ctx, s.now(), s.cfg.Batch)
+		limit := s.cfg.Batch + len(skip)
+		due, err := s.store.DueTimers(ctx, s.now(), limit)
 		if err != nil {
 			return fmt.Errorf("timers: due timers: %w", err)
 		}
-		fired := 0
+		seen := len(skip)
 		for _, d := range due {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if s.fire(ctx, d) {
-				fired++
+			key := TimerKey(d)
+			if skip[key] {
+				continue
 			}
+			skip[key] = true
+			if s.backingOff(key) {
+				continue
+			}
+			s.fire(ctx, d)
 		}
 		// A full page may hide more due timers; stop when this page was short
-		// or nothing on it could be fired (all backing off).
-		if len(due) < s.cfg.Batch || fired == 0 {
+		// or held only timers already skipped.
+		if len(due) < limit || len(skip) == seen {
 			return nil
 		}
 	}
 }
 
+// backingOff reports whether the timer with the given TimerKey failed
+// transiently and its backoff has not yet passed.
+func (s *Timers) backingOff(key string) bool {
+	s.mu.Lock()
+	r, ok := s.retries[key]
+	s.mu.Unlock()
+	return ok && time.Now().Before(r.notUntil)
+}
+
 // fire sends one timer's command and reports whether the timer ended.
 func (s *Timers) fire(ctx context.Context, d truth.DueTimer) bool {
-	key := TimerKey(d.Key, d.TimerID, d.At)
-	s.mu.Lock()
-	r, backingOff := s.retries[key]
-	s.mu.Unlock()
-	if backingOff && time.Now().Before(r.notUntil) {
+	key := TimerKey(d)
+	if s.backingOff(key) {
 		return false
 	}
+	s.mu.Lock()
+	r := s.retries[key]
+	s.mu.Unlock()
 	log := s.log.With("tenant_id", d.Key.Tenant, "kind", d.Key.Kind, "id", d.Key.ID, "timer_id", d.TimerID, "due_at", d.At)
 	_, err := s.sender.Send(ctx, call.Command{
 		Tenant:         grains.TenantID(d.Key.Tenant),

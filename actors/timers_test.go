@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,7 +19,7 @@ import (
 // reminder is a test-only grain kind with durable timers: "remind" sets
 // timer ID at At (replacing one of the same ID), "cancel" cancels it, and
 // the timer fires "ring", which counts. A ring for ID "bad" is rejected; one
-// for "flaky" fails transiently while the kind's failure budget lasts.
+// for an ID starting "flaky" fails transiently while the kind's failure budget lasts.
 type reminderState struct {
 	Created bool     `json:"created"`
 	Rang    []string `json:"rang"`
@@ -28,6 +29,7 @@ type reminderCmd struct {
 	name string
 	ID   string    `json:"id"`
 	At   time.Time `json:"at"`
+	Note string    `json:"note,omitempty"`
 }
 
 func (c reminderCmd) CommandName() string { return c.name }
@@ -36,6 +38,7 @@ type reminderEvent struct {
 	Type string    `json:"type"`
 	ID   string    `json:"id,omitempty"`
 	At   time.Time `json:"at,omitempty"`
+	Note string    `json:"note,omitempty"`
 }
 
 func (e reminderEvent) EventName() string { return e.Type }
@@ -43,7 +46,11 @@ func (e reminderEvent) EventName() string { return e.Type }
 func (e reminderEvent) Timers() (set []grains.Timer, cancel []string) {
 	switch e.Type {
 	case "Reminded":
-		payload, _ := json.Marshal(map[string]string{"id": e.ID})
+		body := map[string]string{"id": e.ID}
+		if e.Note != "" {
+			body["note"] = e.Note
+		}
+		payload, _ := json.Marshal(body)
 		return []grains.Timer{{ID: e.ID, At: e.At, Command: "ring", Payload: payload}}, nil
 	case "Cancelled":
 		return nil, []string{e.ID}
@@ -64,7 +71,7 @@ func reminderKind(flaky *atomic.Int32, decisions *atomic.Int32) Kind {
 			}
 			switch c.name {
 			case "remind":
-				return []grains.Event{reminderEvent{Type: "Reminded", ID: c.ID, At: c.At}}, nil
+				return []grains.Event{reminderEvent{Type: "Reminded", ID: c.ID, At: c.At, Note: c.Note}}, nil
 			case "cancel":
 				return []grains.Event{reminderEvent{Type: "Cancelled", ID: c.ID}}, nil
 			case "ring":
@@ -75,10 +82,10 @@ func reminderKind(flaky *atomic.Int32, decisions *atomic.Int32) Kind {
 				switch {
 				case c.ID == "bad":
 					return nil, grains.Errorf(grains.CodeInvalidTransition, "cannot ring %s", c.ID)
-				case c.ID == "flaky" && flaky.Add(-1) >= 0:
+				case strings.HasPrefix(c.ID, "flaky") && flaky.Add(-1) >= 0:
 					return nil, grains.Errorf(grains.CodeUnavailable, "try later")
 				}
-				return []grains.Event{reminderEvent{Type: "Rang", ID: c.ID}}, nil
+				return []grains.Event{reminderEvent{Type: "Rang", ID: c.ID, Note: c.Note}}, nil
 			}
 			return nil, grains.Errorf(grains.CodeBadRequest, "unknown command %q", c.name)
 		},
@@ -87,7 +94,11 @@ func reminderKind(flaky *atomic.Int32, decisions *atomic.Int32) Kind {
 			case "Created":
 				s.Created = true
 			case "Rang":
-				s.Rang = append(s.Rang, e.ID)
+				if e.Note != "" {
+					s.Rang = append(s.Rang, e.ID+":"+e.Note)
+				} else {
+					s.Rang = append(s.Rang, e.ID)
+				}
 			}
 			return s
 		},
@@ -383,10 +394,83 @@ func TestTimerTransientFailureIsRetried(t *testing.T) {
 	waitFor(t, "the timer to be removed", func() bool { return len(f.timers("r1")) == 0 })
 }
 
+func TestTimerSetAgainWithAnotherPayloadFiresAgain(t *testing.T) {
+	f := newTimerFixture(t)
+	n := f.start(fastTimers())
+	f.must(n, "r1", "create", nil)
+	at := f.clock.now().Add(time.Minute)
+	f.must(n, "r1", "remind", map[string]any{"id": "wake", "at": at, "note": "one"})
+	f.clock.advance(time.Hour)
+	waitFor(t, "the first firing to commit", func() bool { return len(f.rang(n, "r1")) == 1 })
+	waitFor(t, "the timer to be removed", func() bool { return len(f.timers("r1")) == 0 })
+
+	// Same id, same due time, another payload: a new timer, not a repeat.
+	f.must(n, "r1", "remind", map[string]any{"id": "wake", "at": at, "note": "two"})
+	waitFor(t, "the re-armed timer to fire", func() bool { return len(f.rang(n, "r1")) == 2 })
+	if got := f.rang(n, "r1"); got[0] != "wake:one" || got[1] != "wake:two" {
+		t.Fatalf("rang %v, want wake:one then wake:two", got)
+	}
+	waitFor(t, "the timer to be removed", func() bool { return len(f.timers("r1")) == 0 })
+	if c := f.audit("r1", "ring"); c != 2 {
+		t.Fatalf("%d ring commits in the audit trail, want 2", c)
+	}
+}
+
+func TestTimerFailingTimersDoNotHoldBackLaterOnes(t *testing.T) {
+	f := newTimerFixture(t)
+	f.flaky.Store(1 << 20) // the flaky timers keep failing
+	n := f.start(TimerConfig{Disabled: true})
+	const batch = 3
+	p, err := NewTimers(TimerConfig{PollInterval: time.Hour, Batch: batch, MinBackoff: time.Hour, MaxBackoff: time.Hour},
+		f.store, n, f.clock.now, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.must(n, "r1", "create", nil)
+	for i := range batch + 5 {
+		f.remind(n, "r1", fmt.Sprintf("flaky%d", i), time.Duration(i+1)*time.Second)
+	}
+	f.remind(n, "r1", "good", time.Minute)
+	f.clock.advance(time.Hour)
+
+	for poll := 1; ; poll++ {
+		if err := p.FireDue(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.rang(n, "r1"); len(got) == 1 && got[0] == "good" {
+			break
+		}
+		if poll == 2 {
+			t.Fatalf("after %d polls rang %v, want good", poll, f.rang(n, "r1"))
+		}
+	}
+	ts := f.timers("r1")
+	if len(ts) != batch+5 {
+		t.Fatalf("%d timers left, want the %d failing ones", len(ts), batch+5)
+	}
+	for _, d := range ts {
+		if !strings.HasPrefix(d.TimerID, "flaky") {
+			t.Fatalf("timer %q left, want only the failing ones", d.TimerID)
+		}
+	}
+	// Each failing timer was tried once, then left to its backoff.
+	d := f.decisions.Load()
+	if d != batch+5+1 {
+		t.Fatalf("ring decided %d times, want each timer once (%d)", d, batch+5+1)
+	}
+	if err := p.FireDue(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.decisions.Load(); got != d {
+		t.Fatalf("timers in backoff were tried again: %d more decisions", got-d)
+	}
+}
+
 func TestTimerKeyRoundTrip(t *testing.T) {
 	key := truth.Key{Tenant: "acme", Kind: "quote", ID: "q/1"}
 	at := time.Date(2025, 1, 2, 3, 4, 5, 123456789, time.UTC)
-	k := TimerKey(key, "retry/reserve", at)
+	d := truth.DueTimer{Key: key, TimerID: "retry/reserve", At: at, Command: "ring", Payload: []byte(`{"id":"x"}`)}
+	k := TimerKey(d)
 	id, got, ok := firedTimer(key, k)
 	if !ok || id != "retry/reserve" || !got.Equal(truth.TimerTime(at)) {
 		t.Fatalf("firedTimer(%q) = %q %v %v", k, id, got, ok)
@@ -399,8 +483,35 @@ func TestTimerKeyRoundTrip(t *testing.T) {
 	if _, _, ok := firedTimer(key, "client-key"); ok {
 		t.Error("a client key parsed as a timer key")
 	}
-	if TimerKey(key, "x", at) == TimerKey(key, "x", at.Add(time.Second)) {
+	later := d
+	later.At = at.Add(time.Second)
+	if TimerKey(d) == TimerKey(later) {
 		t.Error("a replaced timer must get a new key")
+	}
+	if TimerKey(d) != TimerKey(d) {
+		t.Error("a timer fired twice must get the same key")
+	}
+	for _, other := range []truth.DueTimer{
+		{Key: key, TimerID: d.TimerID, At: at, Command: "ring", Payload: []byte(`{"id":"y"}`)},
+		{Key: key, TimerID: d.TimerID, At: at, Command: "chime", Payload: d.Payload},
+		{Key: key, TimerID: d.TimerID, At: at, Command: "rin", Payload: []byte(`g{"id":"x"}`)},
+	} {
+		if TimerKey(other) == TimerKey(d) {
+			t.Errorf("timer %+v shares the key of %+v", other, d)
+		}
+		if id, got, ok := firedTimer(key, TimerKey(other)); !ok || id != d.TimerID || !got.Equal(truth.TimerTime(at)) {
+			t.Errorf("firedTimer(%q) = %q %v %v", TimerKey(other), id, got, ok)
+		}
+	}
+	// Keys written before the digest part existed still parse.
+	legacy := fmt.Sprintf("timer:acme/quote/q%%2F1/retry%%2Freserve/%d", truth.TimerTime(at).UnixNano())
+	if id, got, ok := firedTimer(key, legacy); !ok || id != "retry/reserve" || !got.Equal(truth.TimerTime(at)) {
+		t.Errorf("firedTimer(%q) = %q %v %v", legacy, id, got, ok)
+	}
+	for _, bad := range []string{k + "/extra", k[:len(k)-1], k[:len(k)-16] + "zzzzzzzzzzzzzzzz"} {
+		if _, _, ok := firedTimer(key, bad); ok {
+			t.Errorf("malformed key %q parsed", bad)
+		}
 	}
 }
 

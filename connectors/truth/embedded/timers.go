@@ -20,7 +20,10 @@ import (
 //
 // due is the timer's unix nanoseconds with the sign bit flipped, so that the
 // index sorts by time. One process owns the directory, so there is no lease:
-// DueTimers returns every due timer each time it is called.
+// DueTimers returns every due timer each time it is called, earliest first.
+// The poller (actors.Timers.FireDue) skips the timers it is backing off and
+// reads further pages past them, so failing timers at the front do not hold
+// back the later ones.
 const (
 	tagTimer byte = 't'
 	tagDue   byte = 'd'
