@@ -32,7 +32,7 @@ func TestDemoIsConsistent(t *testing.T) {
 			if p.OneTime.IsNegative() || p.MonthlyRecurring.IsNegative() {
 				t.Errorf("offering %s: negative %s price", o.ID, cur)
 			}
-			if p.OneTime.IsZero() && p.MonthlyRecurring.IsZero() {
+			if p.OneTime.IsZero() && p.MonthlyRecurring.IsZero() && !o.IsBundle() {
 				t.Errorf("offering %s: %s price is all zero", o.ID, cur)
 			}
 		}
