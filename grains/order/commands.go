@@ -32,6 +32,13 @@ type Create struct {
 	AcceptedBy   string        `json:"acceptedBy"`
 	AcceptedAt   time.Time     `json:"acceptedAt"`
 	PlanVersion  int           `json:"planVersion,omitempty"`
+	// Channel, Revision and DocumentSHA256 are the rest of the quote's
+	// acceptance evidence: how the acceptance reached us, which quote
+	// revision was accepted and the SHA-256 of the document the customer
+	// accepted. Absent in quotes accepted before they existed.
+	Channel        string `json:"channel,omitempty"`
+	Revision       int    `json:"revision,omitempty"`
+	DocumentSHA256 string `json:"documentSha256,omitempty"`
 }
 
 // CompleteTask reports a task done, with the worker's result (a JSON object).

@@ -10,18 +10,42 @@ import (
 	"github.com/grainline/grainline/grains"
 	"github.com/grainline/grainline/grains/approval"
 	"github.com/grainline/grainline/grains/catalog"
-	"github.com/grainline/grainline/grains/order"
 	"github.com/grainline/grainline/grains/pricing"
 )
 
-// Behavior is the quote grain kind as the runtime drives it. Decide needs
-// env.Catalog for create (optional) and addLine (required).
-var Behavior = grains.Behavior[State]{
-	Kind:          grains.KindQuote,
-	Decide:        Decide,
-	Apply:         Apply,
-	DecodeCommand: DecodeCommand,
-	Exists:        Exists,
+// Behavior is the quote grain kind as the runtime drives it, with the
+// default Options. Decide needs env.Catalog for create (optional) and
+// addLine (required).
+var Behavior = New(Options{})
+
+// Options are the quote grain's switches. They are fixed for the life of
+// the process; the zero value is the default.
+type Options struct {
+	// RequireDocument makes accept require a document attached to the
+	// current revision and the caller's documentSha256 to match it (see
+	// the package doc). Off by default for now.
+	RequireDocument bool
+	// PolicyFor looks up the tenant's approval policy whenever the runtime
+	// did not pass one in env.Policy. It must be pure: the same tenant gives
+	// the same policy for the life of the process (nil for a tenant without
+	// one). nil looks up nothing.
+	PolicyFor func(grains.TenantID) *approval.Policy
+}
+
+// New returns the quote grain kind with opts.
+func New(opts Options) grains.Behavior[State] {
+	return grains.Behavior[State]{
+		Kind: grains.KindQuote,
+		Decide: func(s State, cmd grains.Command, env grains.Env) ([]grains.Event, error) {
+			if env.Policy == nil && opts.PolicyFor != nil {
+				env.Policy = opts.PolicyFor(env.Tenant)
+			}
+			return decide(s, cmd, env, opts)
+		},
+		Apply:         Apply,
+		DecodeCommand: DecodeCommand,
+		Exists:        Exists,
+	}
 }
 
 // commandRoles says who may send each command.
@@ -29,13 +53,14 @@ var commandRoles = map[string]string{
 	CmdCreate: RoleSales, CmdAddLine: RoleSales, CmdRemoveLine: RoleSales, CmdPrice: RoleSales,
 	CmdSubmit: RoleSales, CmdApprove: RoleApprover, CmdReject: RoleApprover, CmdAccept: RoleSales,
 	CmdCancel: RoleSales, CmdSetLineDiscount: RoleSales, CmdSetQuoteDiscount: RoleSales, CmdClearQuoteDiscount: RoleSales,
-	CmdExpire: RoleSystem,
+	CmdExpire: RoleSystem, CmdAttachDocument: RoleSales,
 }
 
 // allowedIn says in which statuses each command (other than create) may run.
+// Material changes after submission start a new revision (see revised).
 var allowedIn = map[string][]Status{
-	CmdAddLine:    {StatusInProgress},
-	CmdRemoveLine: {StatusInProgress},
+	CmdAddLine:    {StatusInProgress, StatusPending, StatusApproved, StatusRejected},
+	CmdRemoveLine: {StatusInProgress, StatusPending, StatusApproved, StatusRejected},
 	CmdPrice:      {StatusInProgress},
 	CmdSubmit:     {StatusInProgress},
 	CmdApprove:    {StatusPending},
@@ -43,21 +68,28 @@ var allowedIn = map[string][]Status{
 	CmdAccept:     {StatusApproved},
 	CmdCancel:     {StatusInProgress, StatusPending, StatusApproved},
 
-	CmdSetLineDiscount:    {StatusInProgress},
-	CmdSetQuoteDiscount:   {StatusInProgress},
-	CmdClearQuoteDiscount: {StatusInProgress},
+	CmdSetLineDiscount:    {StatusInProgress, StatusPending, StatusApproved, StatusRejected},
+	CmdSetQuoteDiscount:   {StatusInProgress, StatusPending, StatusApproved, StatusRejected},
+	CmdClearQuoteDiscount: {StatusInProgress, StatusPending, StatusApproved, StatusRejected},
 	CmdExpire:             {StatusInProgress, StatusPending, StatusApproved},
+	CmdAttachDocument:     {StatusApproved},
 }
 
 // expireIsNoOp lists the statuses in which expire decides no events: the
 // quote was decided (or expired) before its timer fired.
 var expireIsNoOp = []Status{StatusAccepted, StatusRejected, StatusCancelled, StatusExpired}
 
-// Decide returns the events cmd produces against s. Checks run in this order:
-// role (CodeForbidden), existence (CodeNotFound; CodeAlreadyExists for
-// create), status (CodeInvalidTransition), then the command's meaning
-// (CodeValidation).
+// Decide returns the events cmd produces against s, with the default
+// Options. Checks run in this order: role (CodeForbidden), existence
+// (CodeNotFound; CodeAlreadyExists for create), the revision and price hash
+// approve and reject name (CodeStaleRevision), status
+// (CodeInvalidTransition), validity (CodeQuoteExpired), then the command's
+// meaning (CodeValidation, CodeStaleRevision, the document codes).
 func Decide(s State, cmd grains.Command, env grains.Env) ([]grains.Event, error) {
+	return decide(s, cmd, env, Options{})
+}
+
+func decide(s State, cmd grains.Command, env grains.Env, opts Options) ([]grains.Event, error) {
 	if cmd == nil {
 		return nil, grains.Errorf(grains.CodeBadRequest, "no quote command")
 	}
@@ -87,6 +119,20 @@ func Decide(s State, cmd grains.Command, env grains.Env) ([]grains.Event, error)
 	if name == CmdAccept && s.Status == StatusExpired {
 		return nil, grains.Errorf(grains.CodeQuoteExpired, "%s: quote %s expired at %s", name, s.ID, s.ValidUntil.UTC().Format(time.RFC3339))
 	}
+	switch c := cmd.(type) {
+	case Approve:
+		if err := checkStale(s, name, c.Revision, c.PriceHash); err != nil {
+			return nil, err
+		}
+	case Reject:
+		if err := checkStale(s, name, c.Revision, c.PriceHash); err != nil {
+			return nil, err
+		}
+	case AttachDocument:
+		if s.Status == StatusAccepted && s.Document != nil && s.Document.Revision == c.Revision && s.Document.SHA256 == c.SHA256 {
+			return nil, nil // the document the customer accepted, again
+		}
+	}
 	if !statusAllows(s.Status, name) {
 		return nil, grains.InvalidTransition(grains.KindQuote, s.ID, string(s.Status), name, "")
 	}
@@ -98,6 +144,41 @@ func Decide(s State, cmd grains.Command, env grains.Env) ([]grains.Event, error)
 		return nil, grains.Errorf(grains.CodeInternal, "%s: quote %s is %s but has no price", name, s.ID, s.Status)
 	}
 	now := env.Now.UTC()
+	if slices.Contains(materialChanges, name) {
+		evs, err := decideChange(s, cmd, env)
+		if err != nil {
+			return nil, err
+		}
+		return revised(s, name, env, evs), nil
+	}
+	switch c := cmd.(type) {
+	case PriceQuote:
+		return decidePrice(s, now)
+	case Submit:
+		if s.Price == nil {
+			return nil, grains.InvalidTransition(grains.KindQuote, s.ID, string(s.Status), name, "the quote is not priced: price it first")
+		}
+		return decideSubmit(s, env, now)
+	case Approve:
+		return decideApprove(s, c, env, now)
+	case Reject:
+		return decideReject(s, c, env, now)
+	case Accept:
+		return decideAccept(s, c, env, opts, now)
+	case AttachDocument:
+		return decideAttach(s, c, env, now)
+	case Expire:
+		return []grains.Event{Expired{QuoteID: s.ID, Status: StatusExpired, ValidUntil: s.ValidUntil, ExpiredBy: env.Actor, ExpiredAt: now}}, nil
+	case Cancel:
+		return []grains.Event{Cancelled{QuoteID: s.ID, Status: StatusCancelled, Reason: c.Reason, CancelledBy: env.Actor, CancelledAt: now}}, nil
+	}
+	return nil, grains.Errorf(grains.CodeBadRequest, "quote command %q has unexpected type %T", name, cmd)
+}
+
+// decideChange decides a material change against the current revision;
+// the caller starts a new revision when s is past submission.
+func decideChange(s State, cmd grains.Command, env grains.Env) ([]grains.Event, error) {
+	name := cmd.CommandName()
 	switch c := cmd.(type) {
 	case AddLine:
 		return decideAddLine(s, c, env)
@@ -133,30 +214,8 @@ func Decide(s State, cmd grains.Command, env grains.Env) ([]grains.Event, error)
 			return nil, nil
 		}
 		return []grains.Event{DiscountCleared{QuoteID: s.ID, Status: s.Status}}, nil
-	case PriceQuote:
-		return decidePrice(s, now)
-	case Submit:
-		if s.Price == nil {
-			return nil, grains.InvalidTransition(grains.KindQuote, s.ID, string(s.Status), name, "the quote is not priced: price it first")
-		}
-		return decideSubmit(s, env, now)
-	case Approve:
-		return decideApprove(s, c, env, now)
-	case Reject:
-		return decideReject(s, c, env, now)
-	case Accept:
-		return []grains.Event{Accepted{
-			QuoteID: s.ID, OrderID: order.IDForQuote(s.ID),
-			CustomerID: s.CustomerID, CustomerName: s.CustomerName, Currency: s.Currency,
-			Lines: grains.CloneLines(s.Lines), OneTimeTotal: s.Price.OneTimeTotal, MonthlyTotal: s.Price.MonthlyTotal,
-			PriceHash: s.Price.Hash, AcceptedBy: env.Actor, AcceptedAt: now,
-		}}, nil
-	case Expire:
-		return []grains.Event{Expired{QuoteID: s.ID, Status: StatusExpired, ValidUntil: s.ValidUntil, ExpiredBy: env.Actor, ExpiredAt: now}}, nil
-	case Cancel:
-		return []grains.Event{Cancelled{QuoteID: s.ID, Status: StatusCancelled, Reason: c.Reason, CancelledBy: env.Actor, CancelledAt: now}}, nil
 	}
-	return nil, grains.Errorf(grains.CodeBadRequest, "quote command %q has unexpected type %T", name, cmd)
+	return nil, grains.Errorf(grains.CodeBadRequest, "quote command %q is not a material change", name)
 }
 
 func statusAllows(st Status, command string) bool {
@@ -360,6 +419,16 @@ func Apply(s State, ev grains.Event) State {
 		s.Status, s.RejectedBy, s.RejectedAt, s.RejectedReason = e.Status, e.RejectedBy, timePtr(e.RejectedAt), e.Reason
 	case Accepted:
 		s.Status, s.AcceptedBy, s.AcceptedAt, s.OrderID = StatusAccepted, e.AcceptedBy, timePtr(e.AcceptedAt), e.OrderID
+		s.Acceptance = &Acceptance{AcceptedBy: e.AcceptedBy, Channel: e.Channel, AcceptedAt: e.AcceptedAt,
+			Revision: e.Revision, DocumentSHA256: e.DocumentSHA256, PriceHash: e.PriceHash}
+		if s.Acceptance.Revision == 0 {
+			s.Acceptance.Revision = s.revision() // accepted before revisions were recorded
+		}
+	case Revised:
+		s = s.revise(e)
+	case DocumentAttached:
+		s.Document = &Document{Revision: e.Revision, SHA256: e.SHA256, ArtifactID: e.ArtifactID,
+			MediaType: e.MediaType, AttachedBy: e.AttachedBy, AttachedAt: e.AttachedAt}
 	case Expired:
 		s.Status, s.ExpiredAt = e.Status, timePtr(e.ExpiredAt)
 	case Cancelled:
@@ -370,17 +439,9 @@ func Apply(s State, ev grains.Event) State {
 
 func timePtr(t time.Time) *time.Time { return &t }
 
-// WithPolicies is Behavior with the tenant's approval policy looked up by
-// policyFor whenever the runtime did not pass one in env.Policy. policyFor
-// must be pure: the same tenant gives the same policy for the life of the
-// process (nil for a tenant without one).
+// WithPolicies is New(Options{PolicyFor: policyFor}): Behavior with the
+// tenant's approval policy looked up by policyFor whenever the runtime did
+// not pass one in env.Policy.
 func WithPolicies(policyFor func(grains.TenantID) *approval.Policy) grains.Behavior[State] {
-	b := Behavior
-	b.Decide = func(s State, cmd grains.Command, env grains.Env) ([]grains.Event, error) {
-		if env.Policy == nil && policyFor != nil {
-			env.Policy = policyFor(env.Tenant)
-		}
-		return Decide(s, cmd, env)
-	}
-	return b
+	return New(Options{PolicyFor: policyFor})
 }

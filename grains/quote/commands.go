@@ -2,6 +2,8 @@ package quote
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/grainline/grainline/grains"
@@ -28,6 +30,10 @@ const (
 	// CmdExpire is sent by the quote's "expire" timer at its validUntil;
 	// only role "system" may send it.
 	CmdExpire = "expire"
+
+	// CmdAttachDocument attaches the rendered document of an approved
+	// revision (sent by the gateway after it stored the document).
+	CmdAttachDocument = "attachDocument"
 )
 
 // TimerExpire is the ID of the timer that expires a quote at its validUntil.
@@ -46,7 +52,7 @@ const CmdPricePreview = "pricePreview"
 
 // Commands lists every command wire name.
 var Commands = []string{CmdCreate, CmdAddLine, CmdRemoveLine, CmdPrice, CmdSubmit, CmdApprove, CmdReject, CmdAccept, CmdCancel,
-	CmdSetLineDiscount, CmdSetQuoteDiscount, CmdClearQuoteDiscount, CmdExpire}
+	CmdSetLineDiscount, CmdSetQuoteDiscount, CmdClearQuoteDiscount, CmdExpire, CmdAttachDocument}
 
 // Create opens a quote for a customer in a currency.
 type Create struct {
@@ -86,17 +92,40 @@ type Submit struct{}
 
 // Approve approves the next level a pending quote requires, at its current
 // price. Level, when given, must be that level: approvals run in order.
+// Revision and PriceHash, when given, must be the quote's current revision
+// and price hash (else CodeStaleRevision): the approver approves what they
+// saw.
 type Approve struct {
-	Level int `json:"level,omitempty"`
+	Level     int    `json:"level,omitempty"`
+	Revision  int    `json:"revision,omitempty"`
+	PriceHash string `json:"priceHash,omitempty"`
 }
 
-// Reject rejects a pending quote.
+// Reject rejects a pending quote. Revision and PriceHash work as in Approve.
 type Reject struct {
-	Reason string `json:"reason"`
+	Reason    string `json:"reason"`
+	Revision  int    `json:"revision,omitempty"`
+	PriceHash string `json:"priceHash,omitempty"`
 }
 
 // Accept records the customer's acceptance of an approved quote.
-type Accept struct{}
+// DocumentSHA256 is the SHA-256 of the document the customer accepted: it
+// must be the one attached to the current revision. Channel is how the
+// acceptance reached us (one of Channels, default "api").
+type Accept struct {
+	DocumentSHA256 string `json:"documentSha256,omitempty"`
+	Channel        string `json:"channel,omitempty"`
+}
+
+// AttachDocument attaches the rendered document of the current revision of
+// an approved quote: its SHA-256 (64 lower-case hex digits), the id of the
+// stored artifact and its media type (default DefaultMediaType).
+type AttachDocument struct {
+	Revision   int    `json:"revision"`
+	SHA256     string `json:"sha256"`
+	ArtifactID string `json:"artifactId"`
+	MediaType  string `json:"mediaType,omitempty"`
+}
 
 // Expire expires a quote that is not yet accepted, rejected or cancelled.
 // Its timer sends it at the quote's validUntil.
@@ -175,6 +204,9 @@ func (Cancel) CommandName() string { return CmdCancel }
 // CommandName implements grains.Command.
 func (Expire) CommandName() string { return CmdExpire }
 
+// CommandName implements grains.Command.
+func (AttachDocument) CommandName() string { return CmdAttachDocument }
+
 // DecodeCommand decodes a wire command. Unknown names, malformed JSON and
 // unknown fields are CodeBadRequest; missing or invalid fields are
 // CodeValidation with one violation per field.
@@ -229,15 +261,41 @@ func DecodeCommand(name string, payload []byte) (grains.Command, error) {
 			if c.Level < 0 {
 				v.Add("/level", "range", "level must be at least 1")
 			}
+			checkRevisionRef(c.Revision, c.PriceHash, v)
 		})
 	case CmdReject:
 		return decode(name, payload, func(c Reject, v *grains.Violations) {
 			if c.Reason == "" {
 				v.Add("/reason", "required", "reason is required")
 			}
+			checkRevisionRef(c.Revision, c.PriceHash, v)
 		})
 	case CmdAccept:
-		return decode(name, payload, func(Accept, *grains.Violations) {})
+		return decode(name, payload, func(c Accept, v *grains.Violations) {
+			if c.DocumentSHA256 != "" && !isLowerHex64(c.DocumentSHA256) {
+				v.Add("/documentSha256", "format", "documentSha256 must be 64 lower-case hex digits")
+			}
+			if c.Channel != "" && !slices.Contains(Channels, c.Channel) {
+				v.Add("/channel", "enum", "channel must be one of "+strings.Join(Channels, ", "))
+			}
+		})
+	case CmdAttachDocument:
+		return decode(name, payload, func(c AttachDocument, v *grains.Violations) {
+			if c.Revision < 1 {
+				v.Add("/revision", "required", "revision must be at least 1")
+			}
+			if !isLowerHex64(c.SHA256) {
+				v.Add("/sha256", "format", "sha256 must be 64 lower-case hex digits")
+			}
+			if c.ArtifactID == "" {
+				v.Add("/artifactId", "required", "artifactId is required")
+			} else if len(c.ArtifactID) > 256 {
+				v.Add("/artifactId", "max_length", "artifactId must be at most 256 characters")
+			}
+			if len(c.MediaType) > 128 {
+				v.Add("/mediaType", "max_length", "mediaType must be at most 128 characters")
+			}
+		})
 	case CmdCancel:
 		return decode(name, payload, func(Cancel, *grains.Violations) {})
 	case CmdExpire:
@@ -255,6 +313,17 @@ func DecodeCommand(name string, payload []byte) (grains.Command, error) {
 		return decode(name, payload, func(ClearQuoteDiscount, *grains.Violations) {})
 	}
 	return nil, grains.Errorf(grains.CodeBadRequest, "unknown quote command %q", name)
+}
+
+// checkRevisionRef checks the optional revision and priceHash of approve
+// and reject.
+func checkRevisionRef(revision int, priceHash string, v *grains.Violations) {
+	if revision < 0 {
+		v.Add("/revision", "range", "revision must be at least 1")
+	}
+	if priceHash != "" && !isLowerHex64(priceHash) {
+		v.Add("/priceHash", "format", "priceHash must be 64 lower-case hex digits")
+	}
 }
 
 func decode[C grains.Command](name string, payload []byte, check func(C, *grains.Violations)) (grains.Command, error) {

@@ -27,6 +27,9 @@ const (
 	EvDiscountCleared = "QuoteDiscountCleared"
 
 	EvExpired = "QuoteExpired"
+
+	EvRevised          = "QuoteRevised"
+	EvDocumentAttached = "QuoteDocumentAttached"
 )
 
 // Every quote event carries quoteId. All but QuoteAccepted also carry the
@@ -175,8 +178,49 @@ type Rejected struct {
 
 // Accepted: the customer accepted the quote. Its payload is exactly the
 // payload of the order grain's create command: order.Create(accepted) is the
-// command that creates the one order this quote becomes.
+// command that creates the one order this quote becomes. Besides the lines
+// and totals it carries the acceptance evidence: acceptedBy, channel,
+// acceptedAt, revision, documentSha256 (when a document was accepted) and
+// priceHash.
 type Accepted order.Create
+
+// Revised: a material change (Reason, the command's name) after submission
+// froze revision From, whose status was FromStatus and price hash PriceHash,
+// and started revision To in progress, without price, approvals or
+// document. The change's own event follows in the same commit.
+type Revised struct {
+	QuoteID    string    `json:"quoteId"`
+	Status     Status    `json:"status"`
+	From       int       `json:"from"`
+	To         int       `json:"to"`
+	Reason     string    `json:"reason"`
+	FromStatus Status    `json:"fromStatus"`
+	PriceHash  string    `json:"priceHash,omitempty"`
+	RevisedBy  string    `json:"revisedBy"`
+	RevisedAt  time.Time `json:"revisedAt"`
+}
+
+// DocumentAttached: the rendered document of Revision was attached. When it
+// replaces another document of the same revision, ReplacesSHA256 and
+// ReplacesArtifactID name that one.
+type DocumentAttached struct {
+	QuoteID            string    `json:"quoteId"`
+	Status             Status    `json:"status"`
+	Revision           int       `json:"revision"`
+	SHA256             string    `json:"sha256"`
+	ArtifactID         string    `json:"artifactId"`
+	MediaType          string    `json:"mediaType"`
+	ReplacesSHA256     string    `json:"replacesSha256,omitempty"`
+	ReplacesArtifactID string    `json:"replacesArtifactId,omitempty"`
+	AttachedBy         string    `json:"attachedBy"`
+	AttachedAt         time.Time `json:"attachedAt"`
+}
+
+// EventName implements grains.Event.
+func (Revised) EventName() string { return EvRevised }
+
+// EventName implements grains.Event.
+func (DocumentAttached) EventName() string { return EvDocumentAttached }
 
 // Cancelled: the quote was withdrawn.
 type Cancelled struct {
@@ -268,6 +312,10 @@ func DecodeEvent(name string, payload []byte) (grains.Event, error) {
 		return decodeEvent[DiscountCleared](name, payload)
 	case EvExpired:
 		return decodeEvent[Expired](name, payload)
+	case EvRevised:
+		return decodeEvent[Revised](name, payload)
+	case EvDocumentAttached:
+		return decodeEvent[DocumentAttached](name, payload)
 	}
 	return nil, grains.Errorf(grains.CodeBadRequest, "unknown quote event %q", name)
 }

@@ -93,6 +93,7 @@ var payloads = map[string]string{
 	"setLineDiscount":    `{"lineId":"1","percent":"10"}`,
 	"setQuoteDiscount":   `{"amount":"100.00"}`,
 	"clearQuoteDiscount": `{}`,
+	"attachDocument":     `{"revision":1,"sha256":"` + strings.Repeat("ab", 32) + `","artifactId":"a-1"}`,
 }
 
 // TestTransitionMatrix runs every command against a quote in every state,
@@ -105,10 +106,13 @@ func TestTransitionMatrix(t *testing.T) {
 			"setLineDiscount": "ok", "setQuoteDiscount": "ok", "clearQuoteDiscount": "noop"},
 		"priced": {"addLine": "ok", "removeLine": "ok", "price": "noop", "submit": "ok", "cancel": "ok", "expire": "ok",
 			"setLineDiscount": "ok", "setQuoteDiscount": "ok", "clearQuoteDiscount": "noop"},
-		"pending":    {"approve": "ok", "reject": "ok", "cancel": "ok", "expire": "ok"},
-		"approved":   {"accept": "ok", "cancel": "ok", "expire": "ok"},
-		"accepted":   {"expire": "noop"},
-		"rejected":   {"expire": "noop"},
+		"pending": {"approve": "ok", "reject": "ok", "cancel": "ok", "expire": "ok",
+			"addLine": "ok", "removeLine": "ok", "setLineDiscount": "ok", "setQuoteDiscount": "ok", "clearQuoteDiscount": "noop"},
+		"approved": {"accept": "ok", "cancel": "ok", "expire": "ok", "attachDocument": "ok",
+			"addLine": "ok", "removeLine": "ok", "setLineDiscount": "ok", "setQuoteDiscount": "ok", "clearQuoteDiscount": "noop"},
+		"accepted": {"expire": "noop"},
+		"rejected": {"expire": "noop",
+			"addLine": "ok", "removeLine": "ok", "setLineDiscount": "ok", "setQuoteDiscount": "ok", "clearQuoteDiscount": "noop"},
 		"cancelled":  {"expire": "noop"},
 		"cancelled2": {"expire": "noop"},
 		"expired":    {"expire": "noop", "accept": "quote_expired"},
@@ -264,7 +268,7 @@ func TestAcceptedIsTheOrderCreateCommand(t *testing.T) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	want := []string{"acceptedAt", "acceptedBy", "currency", "customerId", "customerName", "lines", "monthlyTotal", "oneTimeTotal", "orderId", "priceHash", "quoteId"}
+	want := []string{"acceptedAt", "acceptedBy", "channel", "currency", "customerId", "customerName", "lines", "monthlyTotal", "oneTimeTotal", "orderId", "priceHash", "quoteId", "revision"}
 	if !reflect.DeepEqual(keys, want) {
 		t.Fatalf("QuoteAccepted fields %v, want %v", keys, want)
 	}

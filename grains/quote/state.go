@@ -11,9 +11,47 @@
 //	pending --approve (not the last level required)--> pending
 //	pending --approve (the last level)--> approved
 //	pending --reject--> rejected
+//	pending|approved|rejected --material change--> inProgress (revision N+1)
+//	approved --attachDocument (revision N)--> approved
 //	approved --accept--> accepted
 //	inProgress|pending|approved --cancel--> cancelled
 //	inProgress|pending|approved --expire (role system, from the "expire" timer)--> expired
+//
+// Revisions. A quote starts at revision 1. The material changes are
+// addLine, removeLine, setLineDiscount, setQuoteDiscount and
+// clearQuoteDiscount. In inProgress they change the current revision.
+// After submission (pending, approved, rejected) a material change decides
+// QuoteRevised{from N, to N+1, reason: the command} and then the change's
+// own event: revision N is frozen into State.Revisions (an immutable copy of
+// its lines, terms, discount, price with trace and hash, submission, policy
+// version, required levels, approvals, rejection and document) and revision
+// N+1 starts in progress with the same lines, terms and discount but no
+// price, approvals or document. A change that changes nothing (the same
+// discount again, clearing no discount) decides no events and starts no
+// revision. Approvals, rejections, documents and the acceptance record the
+// revision they apply to. approve and reject may name the revision and price
+// hash the approver saw; when either is not the current one they fail with
+// grains.CodeStaleRevision, before the status is checked (an approver of a
+// revision superseded meanwhile learns that, not just that the quote is no
+// longer pending). RevisionOf shows any revision, current or frozen.
+//
+// Documents and acceptance. attachDocument (role sales; the gateway sends
+// it after rendering and storing the document) is allowed in approved (also
+// when no approval was needed) for the current revision only (another
+// revision: grains.CodeStaleRevision). The same sha256 again decides no
+// events (also once accepted); another sha256 for the same revision
+// replaces the document and the event names both. accept checks, in this
+// order: an expired quote (grains.CodeQuoteExpired), a quote not approved
+// (grains.CodeInvalidTransition), no document attached to the current
+// revision (grains.CodeDocumentRequired), documentSha256 missing or not the
+// attached document's (grains.CodeDocumentHashMismatch). The document rules
+// apply as stated when Options.RequireDocument is set; it is off by
+// default for now: then accept without documentSha256 works as before
+// documents existed, while a documentSha256 that is given must still match
+// (document_required without a document, document_hash_mismatch for
+// another). The acceptance evidence (acceptedBy, channel, acceptedAt,
+// revision, documentSha256, priceHash) is in QuoteAccepted and in
+// State.Acceptance.
 //
 // Every quote has a validUntil (create's validUntil or validForDays, by
 // default DefaultValidForDays after creation). QuoteCreated sets the durable
@@ -28,6 +66,10 @@
 //
 // A line or discount change clears the price, so a submitted quote always carries the
 // price of exactly its lines, and the approval records that price's hash.
+//
+// The State JSON is read outside the grain (the evidence export, the
+// revisions endpoint): its field names are stable, new fields are added
+// with omitempty and none is renamed.
 package quote
 
 import (
@@ -132,6 +174,15 @@ type State struct {
 	ExpiredAt  *time.Time `json:"expiredAt,omitempty"`
 	CreatedBy  string     `json:"createdBy"`
 	CreatedAt  time.Time  `json:"createdAt"`
+	// Revisions are the frozen earlier revisions 1..Revision-1, in order
+	// (see the package doc); empty while the quote is at revision 1.
+	Revisions []Revision `json:"revisions,omitempty"`
+	// Document is the document attached to the current revision, nil for
+	// none. A new revision clears it (it stays with the frozen revision).
+	Document *Document `json:"document,omitempty"`
+	// Acceptance is the evidence of the acceptance, set with AcceptedBy and
+	// AcceptedAt; nil before (and for quotes accepted before it existed).
+	Acceptance *Acceptance `json:"acceptance,omitempty"`
 }
 
 // revision is s.Revision, 1 for snapshots from before revisions.
