@@ -19,6 +19,7 @@ const (
 	tagMeta     byte = 'm' // m name                                  -> be64 counter
 	tagChain    byte = 'c' // c lp(tenant) be64(chain seq)            -> audit key of that record
 	tagHead     byte = 'h' // h lp(tenant)                            -> be64(chain seq) hash
+	tagArtifact byte = 'b' // b lp(tenant) lp(sha256)                 -> artifact (artifact.go)
 )
 
 var (

@@ -8,7 +8,8 @@
 //
 // Outbox: AckOutbox deletes the acknowledged records. Audit records are
 // append-only and keyed by aggregate. Timers (timers.go) are written in the
-// commit's batch, with a due-time index.
+// commit's batch, with a due-time index. Artifacts (artifact.go) are keyed by
+// tenant and digest and written on their own, outside commits.
 package embedded
 
 import (
@@ -82,6 +83,9 @@ type Store struct {
 	auditSeq  int64
 	// heads caches the audit chain heads read so far, by tenant.
 	heads map[string]truth.ChainHead
+
+	// artMu serialises PutArtifact (check, then write).
+	artMu sync.Mutex
 }
 
 var _ truth.Store = (*Store)(nil)

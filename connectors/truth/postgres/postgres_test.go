@@ -81,8 +81,8 @@ func TestCheckSchema(t *testing.T) {
 	s := open(t, dsn)
 	defer s.Close()
 	err := s.CheckSchema(ctx)
-	if !errors.Is(err, postgres.ErrSchemaBehind) || !strings.Contains(err.Error(), "[1 2 3]") {
-		t.Fatalf("empty database: CheckSchema = %v, want ErrSchemaBehind naming versions 1, 2 and 3", err)
+	if !errors.Is(err, postgres.ErrSchemaBehind) || !strings.Contains(err.Error(), "[1 2 3 4]") {
+		t.Fatalf("empty database: CheckSchema = %v, want ErrSchemaBehind naming versions 1 to 4", err)
 	}
 	// The store never migrates by itself: still behind.
 	if err := s.CheckSchema(ctx); !errors.Is(err, postgres.ErrSchemaBehind) {
@@ -268,5 +268,32 @@ func BenchmarkCommitBatch(b *testing.B) {
 			defer s.Close()
 			truthtest.BenchCommit(b, s, size)
 		})
+	}
+}
+
+// The artifacts table repeats the digest and size rules, so a writer that
+// bypasses Store.PutArtifact cannot store bytes under a wrong digest.
+func TestArtifactTableChecks(t *testing.T) {
+	ctx := context.Background()
+	dsn := harness.NewLocation(t)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	body := []byte("body")
+	for name, row := range map[string][]any{
+		"wrong digest":   {truth.ArtifactDigest([]byte("other")), body},
+		"upper-case hex": {strings.ToUpper(truth.ArtifactDigest(body)), body},
+		"over the limit": {truth.ArtifactDigest(make([]byte, truth.MaxArtifactBytes+1)), make([]byte, truth.MaxArtifactBytes+1)},
+		"digest not hex": {strings.Repeat("z", 64), body},
+	} {
+		if _, err := conn.Exec(ctx, `INSERT INTO artifacts VALUES ('acme', $1, 'application/pdf', $2, now(), 'user:x')`, row...); err == nil {
+			t.Errorf("%s: insert accepted", name)
+		}
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO artifacts VALUES ('acme', $1, 'application/pdf', $2, now(), 'user:x')`,
+		truth.ArtifactDigest(body), body); err != nil {
+		t.Fatalf("valid row: %v", err)
 	}
 }

@@ -35,6 +35,7 @@ func Run(t *testing.T, h Harness) {
 		{"Reopen", testReopen},
 		{"Timers", runTimers},
 		{"AuditChain", runChain},
+		{"Artifacts", runArtifacts},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })
 	}
