@@ -132,6 +132,14 @@ func (d *httpDoor) try(kind grains.Kind, command, id string, body any, o opts) (
 		path = "/v1/quotes"
 	case kind == grains.KindQuote && command == "addLine":
 		path = "/v1/quotes/" + id + "/lines"
+	case kind == grains.KindQuote && command == "setQuoteDiscount":
+		path = "/v1/quotes/" + id + "/discount"
+	case kind == grains.KindQuote && command == "attachDocument":
+		path = "/v1/quotes/" + id + "/attach-document"
+	case kind == grains.KindQuote && command == "revision":
+		// NATS carries {"revision": n} in the body, HTTP in the path.
+		n, _ := body.(map[string]any)["revision"].(int)
+		method, path, body = http.MethodGet, "/v1/quotes/"+id+"/revisions/"+strconv.Itoa(n), nil
 	default:
 		path = "/v1/" + string(kind) + "s/" + id + "/" + command
 	}

@@ -45,7 +45,7 @@ func Commands(kind grains.Kind) []string {
 	switch kind {
 	case grains.KindQuote:
 		return []string{CommandCreate, "addLine", "removeLine", "price", "submit", "approve", "reject", "accept", "cancel",
-			"setLineDiscount", "setQuoteDiscount", "clearQuoteDiscount", CommandPricePreview}
+			"setLineDiscount", "setQuoteDiscount", "clearQuoteDiscount", "attachDocument", CommandPricePreview, CommandRevision}
 	case grains.KindOrder:
 		return []string{"cancel"}
 	}
@@ -157,6 +157,9 @@ func (d *Dispatcher) Do(ctx context.Context, req Request) Reply {
 	}
 	if req.Kind == grains.KindQuote && req.Command == CommandPricePreview {
 		return d.preview(ctx, req)
+	}
+	if req.Kind == grains.KindQuote && req.Command == CommandRevision {
+		return d.revision(ctx, req)
 	}
 	if !knownCommand(req.Kind, req.Command) {
 		return Fail(grains.Errorf(grains.CodeNotFound, "no command %q on %q", req.Command, req.Kind), req.Instance)

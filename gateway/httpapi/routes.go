@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 
 	"github.com/grainline/grainline/gateway/dispatch"
 	"github.com/grainline/grainline/grains"
@@ -36,6 +37,8 @@ func routes() []route {
 		{Method: "POST", Path: "/v1/quotes/{id}/reject", serve: cmd(grains.KindQuote, "reject")},
 		{Method: "POST", Path: "/v1/quotes/{id}/accept", serve: cmd(grains.KindQuote, "accept")},
 		{Method: "POST", Path: "/v1/quotes/{id}/cancel", serve: cmd(grains.KindQuote, "cancel")},
+		{Method: "POST", Path: "/v1/quotes/{id}/attach-document", serve: cmd(grains.KindQuote, "attachDocument")},
+		{Method: "GET", Path: "/v1/quotes/{id}/revisions/{n}", serve: (*server).quoteRevision},
 		{Method: "GET", Path: "/v1/orders", serve: (*server).listOrders},
 		{Method: "GET", Path: "/v1/orders/{id}", serve: getAggregate(grains.KindOrder)},
 		{Method: "POST", Path: "/v1/orders/{id}/cancel", serve: cmd(grains.KindOrder, "cancel")},
@@ -45,6 +48,24 @@ func routes() []route {
 		{Method: "GET", Path: "/metrics", Public: true, serve: (*server).serveMetrics},
 		{Method: "GET", Path: "/openapi.yaml", Public: true, serve: (*server).openapi},
 	}
+}
+
+// quoteRevision reads revision n of a quote (dispatch.CommandRevision).
+func (s *server) quoteRevision(w http.ResponseWriter, r *http.Request) {
+	n, err := strconv.Atoi(r.PathValue("n"))
+	if err != nil || n < 1 || strconv.Itoa(n) != r.PathValue("n") {
+		s.fail(w, r, grains.Errorf(grains.CodeBadRequest, "the revision in the path must be a number from 1"))
+		return
+	}
+	s.do(w, r, dispatch.Request{
+		Principal:     info(r).principal,
+		Kind:          grains.KindQuote,
+		ID:            r.PathValue("id"),
+		Command:       dispatch.CommandRevision,
+		Payload:       []byte(`{"revision":` + strconv.Itoa(n) + `}`),
+		CorrelationID: correlation(r),
+		Instance:      r.URL.Path,
+	})
 }
 
 // setLineDiscount sends setLineDiscount with the path's lineId merged into
