@@ -3,6 +3,7 @@ package order
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/grainline/grainline/grains"
@@ -14,7 +15,25 @@ const (
 	CmdCompleteTask = "completeTask"
 	CmdFailTask     = "failTask"
 	CmdCancel       = "cancel"
+	// Manual recovery, role ops, each with a reason.
+	CmdRetryTask            = "retryTask"
+	CmdCompleteTaskManually = "completeTaskManually"
+	CmdSkipTask             = "skipTask"
+	CmdReconcileTask        = "reconcileTask"
+	CmdAssignFallout        = "assignFallout"
+	// CmdAwaitTask is sent by a worker when the external system accepted a
+	// task whose result comes by callback.
+	CmdAwaitTask = "awaitTask"
+	// CmdCheckProgress is sent by the order's "stuck" timer.
+	CmdCheckProgress = "checkProgress"
 )
+
+// TimerStuck is the ID of the timer that checks an order for progress.
+const TimerStuck = "stuck"
+
+// DefaultTaskSLO is how long a requested task may go without progress
+// before the order opens a fallout case, unless create sets taskSloSeconds.
+const DefaultTaskSLO = time.Hour
 
 // Create creates the order of an accepted quote. Its payload is exactly the
 // payload of the quote's QuoteAccepted event. PlanVersion, optional, pins a
@@ -39,6 +58,8 @@ type Create struct {
 	Channel        string `json:"channel,omitempty"`
 	Revision       int    `json:"revision,omitempty"`
 	DocumentSHA256 string `json:"documentSha256,omitempty"`
+	// TaskSLOSeconds, optional, overrides DefaultTaskSLO for this order.
+	TaskSLOSeconds int `json:"taskSloSeconds,omitempty"`
 }
 
 // CompleteTask reports a task done, with the worker's result (a JSON object).
@@ -47,15 +68,77 @@ type CompleteTask struct {
 	Result json.RawMessage `json:"result,omitempty"`
 }
 
-// FailTask reports a task failed for good.
+// FailTask reports a task failed for good. Cause, optional, classifies the
+// failure (retries_exhausted, business_rejection, unknown_outcome); absent,
+// it is retries_exhausted when Reason is "retries exhausted" and
+// business_rejection otherwise.
 type FailTask struct {
+	TaskID string `json:"taskId"`
+	Reason string `json:"reason"`
+	Cause  Cause  `json:"cause,omitempty"`
+}
+
+// Cancel asks to cancel an order that has not finished (TMF622
+// CancelProductOrder).
+type Cancel struct {
+	Reason string `json:"reason"`
+}
+
+// RetryTask requests a failed (or stuck) task again, as a new attempt.
+type RetryTask struct {
 	TaskID string `json:"taskId"`
 	Reason string `json:"reason"`
 }
 
-// Cancel cancels an order that has not finished.
-type Cancel struct {
+// CompleteTaskManually marks a failed (or stuck) task done by hand, with
+// the evidence that its effect exists.
+type CompleteTaskManually struct {
+	TaskID   string `json:"taskId"`
+	Reason   string `json:"reason"`
+	Evidence string `json:"evidence"`
+}
+
+// SkipTask marks a failed (or stuck) task skipped; its dependents proceed.
+type SkipTask struct {
+	TaskID string `json:"taskId"`
 	Reason string `json:"reason"`
+}
+
+// ReconcileTask records what ops found at the external system for a task
+// whose outcome is unknown: Effect "present" completes the task (as
+// completeTaskManually), "absent" makes its outcome known-failed so that it
+// may be retried.
+type ReconcileTask struct {
+	TaskID   string `json:"taskId"`
+	Reason   string `json:"reason"`
+	Effect   string `json:"effect"`
+	Evidence string `json:"evidence"`
+}
+
+// Reconciled effects.
+const (
+	EffectPresent = "present"
+	EffectAbsent  = "absent"
+)
+
+// AssignFallout gives a fallout case to an owner (a person or a queue).
+type AssignFallout struct {
+	CaseID string `json:"caseId"`
+	Owner  string `json:"owner"`
+	Note   string `json:"note,omitempty"`
+}
+
+// AwaitTask reports that the external system accepted a task whose result
+// comes by callback (Awaiting "callback").
+type AwaitTask struct {
+	TaskID   string `json:"taskId"`
+	Awaiting string `json:"awaiting"`
+}
+
+// CheckProgress is the stuck timer's command: Progress is the order's
+// progress counter when the timer was armed.
+type CheckProgress struct {
+	Progress int `json:"progress"`
 }
 
 // CommandName implements grains.Command.
@@ -69,6 +152,27 @@ func (FailTask) CommandName() string { return CmdFailTask }
 
 // CommandName implements grains.Command.
 func (Cancel) CommandName() string { return CmdCancel }
+
+// CommandName implements grains.Command.
+func (RetryTask) CommandName() string { return CmdRetryTask }
+
+// CommandName implements grains.Command.
+func (CompleteTaskManually) CommandName() string { return CmdCompleteTaskManually }
+
+// CommandName implements grains.Command.
+func (SkipTask) CommandName() string { return CmdSkipTask }
+
+// CommandName implements grains.Command.
+func (ReconcileTask) CommandName() string { return CmdReconcileTask }
+
+// CommandName implements grains.Command.
+func (AssignFallout) CommandName() string { return CmdAssignFallout }
+
+// CommandName implements grains.Command.
+func (AwaitTask) CommandName() string { return CmdAwaitTask }
+
+// CommandName implements grains.Command.
+func (CheckProgress) CommandName() string { return CmdCheckProgress }
 
 // DecodeCommand decodes a wire command. Unknown names and malformed JSON are
 // CodeBadRequest; missing or invalid fields are CodeValidation with one
@@ -107,7 +211,61 @@ func DecodeCommand(name string, payload []byte) (grains.Command, error) {
 		if c.Reason == "" {
 			v.Add("/reason", "required", "reason is required")
 		}
+		switch c.Cause {
+		case "", CauseRetriesExhausted, CauseBusinessRejection, CauseUnknownOutcome:
+		default:
+			v.Add("/cause", "enum", "cause must be retries_exhausted, business_rejection or unknown_outcome")
+		}
 		return c, v.Err(name)
+	case CmdRetryTask:
+		return decodeTaskCommand[RetryTask](name, payload, func(c RetryTask, v *grains.Violations) {
+			needTaskAndReason(v, c.TaskID, c.Reason)
+		})
+	case CmdCompleteTaskManually:
+		return decodeTaskCommand[CompleteTaskManually](name, payload, func(c CompleteTaskManually, v *grains.Violations) {
+			needTaskAndReason(v, c.TaskID, c.Reason)
+			if strings.TrimSpace(c.Evidence) == "" {
+				v.Add("/evidence", "required", "evidence is required")
+			}
+		})
+	case CmdSkipTask:
+		return decodeTaskCommand[SkipTask](name, payload, func(c SkipTask, v *grains.Violations) {
+			needTaskAndReason(v, c.TaskID, c.Reason)
+		})
+	case CmdReconcileTask:
+		return decodeTaskCommand[ReconcileTask](name, payload, func(c ReconcileTask, v *grains.Violations) {
+			needTaskAndReason(v, c.TaskID, c.Reason)
+			if c.Effect != EffectPresent && c.Effect != EffectAbsent {
+				v.Add("/effect", "enum", "effect must be present or absent")
+			}
+			if strings.TrimSpace(c.Evidence) == "" {
+				v.Add("/evidence", "required", "evidence is required")
+			}
+		})
+	case CmdAssignFallout:
+		return decodeTaskCommand[AssignFallout](name, payload, func(c AssignFallout, v *grains.Violations) {
+			if c.CaseID == "" {
+				v.Add("/caseId", "required", "caseId is required")
+			}
+			if strings.TrimSpace(c.Owner) == "" {
+				v.Add("/owner", "required", "owner is required")
+			}
+		})
+	case CmdAwaitTask:
+		return decodeTaskCommand[AwaitTask](name, payload, func(c AwaitTask, v *grains.Violations) {
+			if c.TaskID == "" {
+				v.Add("/taskId", "required", "taskId is required")
+			}
+			if c.Awaiting != AwaitingCallback {
+				v.Add("/awaiting", "enum", "awaiting must be callback")
+			}
+		})
+	case CmdCheckProgress:
+		return decodeTaskCommand[CheckProgress](name, payload, func(c CheckProgress, v *grains.Violations) {
+			if c.Progress < 0 {
+				v.Add("/progress", "min", "progress must not be negative")
+			}
+		})
 	case CmdCancel:
 		var c Cancel
 		if err := grains.DecodePayload(name, payload, &c, true); err != nil {
@@ -120,6 +278,29 @@ func DecodeCommand(name string, payload []byte) (grains.Command, error) {
 		return c, v.Err(name)
 	}
 	return nil, grains.Errorf(grains.CodeBadRequest, "unknown order command %q", name)
+}
+
+// AwaitingCallback is AwaitTask's one Awaiting value.
+const AwaitingCallback = "callback"
+
+// decodeTaskCommand decodes a strict payload into C and checks it.
+func decodeTaskCommand[C grains.Command](name string, payload []byte, check func(C, *grains.Violations)) (grains.Command, error) {
+	var c C
+	if err := grains.DecodePayload(name, payload, &c, true); err != nil {
+		return nil, err
+	}
+	var v grains.Violations
+	check(c, &v)
+	return c, v.Err(name)
+}
+
+func needTaskAndReason(v *grains.Violations, taskID, reason string) {
+	if taskID == "" {
+		v.Add("/taskId", "required", "taskId is required")
+	}
+	if strings.TrimSpace(reason) == "" {
+		v.Add("/reason", "required", "reason is required")
+	}
 }
 
 func (c Create) validate() error {
@@ -149,6 +330,9 @@ func (c Create) validate() error {
 	}
 	if len(c.Lines) == 0 {
 		v.Add("/lines", "required", "an order needs at least one line")
+	}
+	if c.TaskSLOSeconds < 0 {
+		v.Add("/taskSloSeconds", "min", "taskSloSeconds must be positive, or absent for the default")
 	}
 	if c.PlanVersion < 0 {
 		v.Add("/planVersion", "min", "planVersion must be positive, or absent for the default")

@@ -98,7 +98,8 @@ func TestDecodeEvent(t *testing.T) {
 // each order event payload has orderId, quoteId and status.
 func TestEveryEventCarriesOrderQuoteAndStatus(t *testing.T) {
 	events := []grains.Event{order.Created{}, order.TaskRequested{}, order.TaskCompleted{}, order.TaskFailed{},
-		order.Completed{}, order.Failed{}, order.Cancelled{}}
+		order.Completed{}, order.Failed{}, order.Cancelled{}, order.TaskSkipped{}, order.TaskReconciled{}, order.TaskAwaiting{},
+		order.FalloutOpened{}, order.FalloutAssigned{}, order.FalloutResolved{}, order.CancellationRequested{}}
 	for _, ev := range events {
 		b, _ := json.Marshal(ev)
 		var m map[string]any

@@ -49,7 +49,7 @@ func states(t *testing.T) map[string]order.State {
 		"acknowledged": order.Apply(order.State{}, evs[0]),
 		"inProgress":   created,
 		"completed":    step(t, created, "completeTask", `{"taskId":"o-1/provision"}`, "system"),
-		"failed":       step(t, created, "failTask", `{"taskId":"o-1/provision","reason":"r"}`, "system"),
+		"held":         step(t, created, "failTask", `{"taskId":"o-1/provision","reason":"r"}`, "system"),
 		"cancelled":    step(t, created, "cancel", `{"reason":"r"}`, "ops"),
 	}
 }
@@ -72,7 +72,7 @@ func TestTransitionMatrix(t *testing.T) {
 		"acknowledged": {"create": "noop", "createOther": "already_exists", "completeTask": "invalid_transition", "failTask": "invalid_transition", "cancel": "ok"},
 		"inProgress":   {"create": "noop", "createOther": "already_exists", "completeTask": "ok", "failTask": "ok", "cancel": "ok"},
 		"completed":    {"create": "noop", "createOther": "already_exists", "completeTask": "noop", "failTask": "invalid_transition", "cancel": "invalid_transition"},
-		"failed":       {"create": "noop", "createOther": "already_exists", "completeTask": "invalid_transition", "failTask": "noop", "cancel": "invalid_transition"},
+		"held":         {"create": "noop", "createOther": "already_exists", "completeTask": "invalid_transition", "failTask": "noop", "cancel": "ok"},
 		"cancelled":    {"create": "noop", "createOther": "already_exists", "completeTask": "invalid_transition", "failTask": "invalid_transition", "cancel": "invalid_transition"},
 	}
 	all := states(t)
@@ -105,8 +105,17 @@ func TestRolesAreChecked(t *testing.T) {
 		{"completeTask", `{"taskId":"o-1/provision"}`},
 		{"failTask", `{"taskId":"o-1/provision","reason":"r"}`},
 		{"cancel", `{"reason":"r"}`},
+		{"retryTask", `{"taskId":"o-1/provision","reason":"r"}`},
+		{"completeTaskManually", `{"taskId":"o-1/provision","reason":"r","evidence":"e"}`},
+		{"skipTask", `{"taskId":"o-1/provision","reason":"r"}`},
+		{"reconcileTask", `{"taskId":"o-1/provision","reason":"r","effect":"absent","evidence":"e"}`},
+		{"assignFallout", `{"caseId":"fc-1","owner":"olga"}`},
+		{"awaitTask", `{"taskId":"o-1/provision","awaiting":"callback"}`},
+		{"checkProgress", `{"progress":1}`},
 	}
-	allowed := map[string][]string{"create": {"system"}, "completeTask": {"system"}, "failTask": {"system"}, "cancel": {"sales", "ops"}}
+	allowed := map[string][]string{"create": {"system"}, "completeTask": {"system"}, "failTask": {"system"}, "cancel": {"sales", "ops"},
+		"retryTask": {"ops"}, "completeTaskManually": {"ops"}, "skipTask": {"ops"}, "reconcileTask": {"ops"}, "assignFallout": {"ops"},
+		"awaitTask": {"system"}, "checkProgress": {"system"}}
 	for _, c := range cases {
 		for _, role := range []string{"", "sales", "ops", "approver", "system", "admin"} {
 			ok := false

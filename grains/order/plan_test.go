@@ -212,7 +212,8 @@ func TestTaskRequestedWireFields(t *testing.T) {
 			t.Errorf("FulfillmentTaskRequested lacks %s: %s", k, b)
 		}
 	}
-	if len(m) != 9 || m["lineId"] != "1" {
+	// check arms the stuck timer; the worker ignores it.
+	if _, ok := m["check"]; !ok || len(m) != 10 || m["lineId"] != "1" {
 		t.Errorf("FulfillmentTaskRequested = %s", b)
 	}
 }

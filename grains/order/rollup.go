@@ -7,6 +7,9 @@ package order
 func (s State) itemTasks(id string) []Task {
 	var line, order []Task
 	for _, t := range s.Tasks {
+		if t.Compensates != "" {
+			continue // compensations do not fulfil an item
+		}
 		switch t.LineID {
 		case id:
 			line = append(line, t)
@@ -35,7 +38,7 @@ func (s State) itemState(it Item) Status {
 		switch t.Status {
 		case TaskStatusFailed:
 			return StatusFailed
-		case TaskStatusDone:
+		case TaskStatusDone, TaskStatusSkipped:
 			done++
 			started = true
 		case TaskStatusPending:
@@ -82,7 +85,7 @@ func (s State) ready() []int {
 // depsDone reports whether every dependency of t is done.
 func (s State) depsDone(t Task, status map[string]TaskStatus) bool {
 	for _, d := range t.DependsOn {
-		if status[d] != TaskStatusDone {
+		if !status[d].finished() {
 			return false
 		}
 	}
@@ -95,6 +98,9 @@ func (s State) depsDone(t Task, status map[string]TaskStatus) bool {
 func (s State) outcome() (final bool, status Status, failed *Task) {
 	allDone := true
 	for i, t := range s.Tasks {
+		if t.Compensates != "" {
+			continue
+		}
 		switch t.Status {
 		case TaskStatusPending:
 			return false, "", nil
@@ -103,7 +109,7 @@ func (s State) outcome() (final bool, status Status, failed *Task) {
 				failed = &s.Tasks[i]
 			}
 		}
-		allDone = allDone && t.Status == TaskStatusDone
+		allDone = allDone && t.Status.finished()
 	}
 	if len(s.ready()) > 0 {
 		return false, "", nil

@@ -13,33 +13,64 @@
 //
 //	(none) --create--> acknowledged --(same commit)--> inProgress
 //	inProgress --completeTask (last task)--> completed
-//	inProgress --completeTask|failTask (nothing left running, a task failed)--> failed | partial
-//	acknowledged|inProgress --cancel--> cancelled
+//	inProgress --failTask | checkProgress (stuck)--> held       (a fallout case opens)
+//	held --retryTask|completeTaskManually|skipTask|completeTask (last active case resolved)--> inProgress
+//	acknowledged|inProgress|held --cancel--> assessingCancellation   (or 409 point_of_no_return, unchanged)
+//	assessingCancellation --(no compensable task in flight)--> pendingCancellation | cancelled
+//	pendingCancellation --completeTask (last compensation)--> cancelled
 //
 // A task is waiting (dependencies not done; never requested), pending
-// (requested), done or failed. A failed task's dependents are never
-// requested; the other lines carry on.
+// (requested), done, failed or skipped (by ops; its dependents proceed as if
+// it were done). A failed task's dependents are not requested until ops
+// recovers it; the other lines carry on.
 //
-// Item states roll up from tasks. An item's tasks are its line's tasks, or,
-// when the plan has none for its line (plan version 1), the order tasks:
+// Fallout (ADR 0015): a task that fails for good (failTask, cause
+// retries_exhausted, business_rejection or unknown_outcome) or makes no
+// progress within the task SLO (the "stuck" timer: worker_silent,
+// awaiting_callback, retries_exhausted) opens a fallout case in the order
+// state, owned by the "ops" queue: open --assignFallout--> assigned -->
+// resolved (by a recovery of its task, or the worker's late result) or
+// cancelled (with the order). The order is held while any case is open or
+// assigned; tasks of other lines keep running. An order whose task fails no
+// longer ends failed or partial: those statuses remain only on orders that
+// failed before fallout cases existed.
+//
+// Manual recovery (role ops, a reason, audited with it): retryTask (a new
+// attempt), completeTaskManually (with evidence), skipTask, reconcileTask
+// (effect present: complete; absent: the outcome becomes a known failure).
+// Refused as unsafe: completing or skipping a billing task whose outcome is
+// unknown (billing_outcome_unknown); retrying a reservation whose outcome is
+// unknown (reconcile_first). A requested task's outcome counts as unknown.
+//
+// Cancellation (TMF622 CancelProductOrder, one per order, id CancelID): the
+// cancel is refused with point_of_no_return while a point-of-no-return task
+// is done or requested. Else the order waits (assessingCancellation) for the
+// requested tasks that declare a compensation, then requests the
+// compensations of the done tasks (and of failed ones whose outcome is
+// unknown) one at a time, latest done first, as tasks of type = the
+// compensation's name (pendingCancellation), and is cancelled when none is
+// left. A failed compensation opens a fallout case. Nothing is deleted.
+//
+// Item states roll up from tasks (compensations excepted). An item's tasks
+// are its line's tasks, or, when the plan has none for its line (plan
+// version 1), the order tasks:
 //
 //	failed      one of its tasks failed
-//	completed   all of its tasks are done
+//	completed   all of its tasks are done or skipped
 //	inProgress  one of its tasks is requested or done
 //	acknowledged otherwise
-//	cancelled   the order was cancelled before the item finished
+//	cancelled   the order was cancelled before the item completed
 //
-// The order state rolls up from the items and the order tasks:
+// The order state:
 //
 //	acknowledged  no task requested yet
 //	inProgress    a task is requested and not finished
-//	completed     every task is done
-//	failed        nothing is left running, a task failed, no item completed
-//	partial       nothing is left running, a task failed, some item completed
-//	cancelled     cancelled before it finished
+//	held          a fallout case is open or assigned
+//	completed     every task is done or skipped
+//	assessingCancellation, pendingCancellation, cancelled  see above
+//	failed, partial  only orders from before fallout cases
 //
-// Of the TMF622 states, pending, held, assessingCancellation and
-// pendingCancellation are declared but not yet reachable by any command.
+// Of the TMF622 states, pending is declared but not reachable.
 package order
 
 import (
@@ -98,6 +129,25 @@ const (
 	TaskStatusPending TaskStatus = "pending" // requested from a worker
 	TaskStatusDone    TaskStatus = "done"
 	TaskStatusFailed  TaskStatus = "failed"
+	// TaskStatusSkipped: ops skipped the task (skipTask); its dependents
+	// proceed as if it were done.
+	TaskStatusSkipped TaskStatus = "skipped"
+)
+
+// Outcome is the last known outcome of a task's attempts, which decides
+// which manual recovery is safe.
+type Outcome string
+
+// Task outcomes ("" while nothing went wrong).
+const (
+	// OutcomeUnknown: the last call may or may not have taken effect (a
+	// timeout no query resolved).
+	OutcomeUnknown Outcome = "unknown"
+	// OutcomeFailed: the last call certainly had no effect (technical
+	// failures only, or ops reconciled the task as absent).
+	OutcomeFailed Outcome = "failed"
+	// OutcomeRejected: the external system refused the task.
+	OutcomeRejected Outcome = "rejected"
 )
 
 // PlanVersion is the decomposition plan version new orders pin when their
@@ -146,6 +196,21 @@ type Task struct {
 	Attempt         int             `json:"attempt"`
 	Result          json.RawMessage `json:"result"` // the worker's result once done
 	Reason          string          `json:"reason"` // why it failed
+	// Outcome is the last known outcome of a failed attempt ("" if none).
+	Outcome Outcome `json:"outcome,omitempty"`
+	// Compensates is, for a compensation task (requested on cancellation,
+	// Type = the compensation's name), the id of the task it undoes.
+	Compensates string `json:"compensates,omitempty"`
+	// DoneSeq is the order's progress counter when the task was done, so
+	// that compensations run in reverse order of completion.
+	DoneSeq int `json:"doneSeq,omitempty"`
+	// Awaiting is set while the external system has accepted the task and
+	// its result comes by callback ("callback").
+	Awaiting string `json:"awaiting,omitempty"`
+	// CompletedBy, Evidence: who completed or skipped the task by hand, and
+	// the evidence they gave.
+	CompletedBy string `json:"completedBy,omitempty"`
+	Evidence    string `json:"evidence,omitempty"`
 }
 
 // State is the order's snapshot. The zero State is an order that does not
@@ -174,6 +239,18 @@ type State struct {
 	CancelReason  string          `json:"cancelReason"`
 	CancelledBy   string          `json:"cancelledBy"`
 	CancelledAt   *time.Time      `json:"cancelledAt"`
+	// Progress counts task events (requested, completed, failed, skipped):
+	// the stuck-order timer compares it with its value when armed.
+	Progress int `json:"progress"`
+	// TaskSLOSeconds is how long a requested task may go without progress
+	// before the order opens a fallout case (DefaultTaskSLO when 0).
+	TaskSLOSeconds int `json:"taskSloSeconds,omitempty"`
+	// Fallout lists the order's fallout cases, oldest first; none is ever
+	// removed.
+	Fallout []FalloutCase `json:"fallout"`
+	// Cancellation is the order's cancel request (TMF622
+	// CancelProductOrder), once one was accepted.
+	Cancellation *Cancellation `json:"cancellation,omitempty"`
 }
 
 // Exists reports whether s holds a created order.
@@ -195,6 +272,18 @@ func cloneItems(is []Item) []Item {
 	}
 	out := make([]Item, len(is))
 	copy(out, is)
+	return out
+}
+
+func cloneCases(cs []FalloutCase) []FalloutCase {
+	if cs == nil {
+		return nil
+	}
+	out := make([]FalloutCase, len(cs))
+	for i, c := range cs {
+		out[i] = c
+		out[i].Notes = append([]Note(nil), c.Notes...)
+	}
 	return out
 }
 
