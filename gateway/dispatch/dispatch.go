@@ -47,7 +47,9 @@ func Commands(kind grains.Kind) []string {
 		return []string{CommandCreate, "addLine", "removeLine", "price", "submit", "approve", "reject", "accept", "cancel",
 			"setLineDiscount", "setQuoteDiscount", "clearQuoteDiscount", "attachDocument", CommandPricePreview, CommandRevision}
 	case grains.KindOrder:
-		return []string{"cancel"}
+		return orderCommands
+	case KindCancelProductOrder:
+		return []string{CommandCreate}
 	}
 	return nil
 }
@@ -152,8 +154,14 @@ func (d *Dispatcher) Do(ctx context.Context, req Request) Reply {
 		}
 		return d.catalog(ctx, req)
 	}
+	if req.Kind == KindCancelProductOrder {
+		return d.cancelProductOrder(ctx, req)
+	}
 	if req.Command == CommandGet {
 		return d.get(ctx, req)
+	}
+	if req.Kind == grains.KindOrder && req.Command == CommandFallout {
+		return d.fallout(ctx, req)
 	}
 	if req.Kind == grains.KindQuote && req.Command == CommandPricePreview {
 		return d.preview(ctx, req)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/grainline/grainline/gateway/dispatch"
 	"github.com/grainline/grainline/grains"
+	"github.com/grainline/grainline/grains/order"
 )
 
 // route is one endpoint. The table below is the single list of endpoints:
@@ -42,6 +43,14 @@ func routes() []route {
 		{Method: "GET", Path: "/v1/orders", serve: (*server).listOrders},
 		{Method: "GET", Path: "/v1/orders/{id}", serve: getAggregate(grains.KindOrder)},
 		{Method: "POST", Path: "/v1/orders/{id}/cancel", serve: cmd(grains.KindOrder, "cancel")},
+		{Method: "GET", Path: "/v1/orders/{id}/fallout", serve: (*server).orderFallout},
+		{Method: "POST", Path: "/v1/orders/{id}/fallout/{caseId}/assign", serve: (*server).assignFallout},
+		{Method: "POST", Path: "/v1/orders/{id}/tasks/{taskId}/retry", serve: taskCmd(order.CmdRetryTask)},
+		{Method: "POST", Path: "/v1/orders/{id}/tasks/{taskId}/complete", serve: taskCmd(order.CmdCompleteTaskManually)},
+		{Method: "POST", Path: "/v1/orders/{id}/tasks/{taskId}/skip", serve: taskCmd(order.CmdSkipTask)},
+		{Method: "POST", Path: "/v1/orders/{id}/tasks/{taskId}/reconcile", serve: taskCmd(order.CmdReconcileTask)},
+		{Method: "POST", Path: "/v1/cancelProductOrder", serve: cmd(dispatch.KindCancelProductOrder, dispatch.CommandCreate)},
+		{Method: "GET", Path: "/v1/cancelProductOrder/{id}", serve: getAggregate(dispatch.KindCancelProductOrder)},
 		{Method: "GET", Path: "/v1/catalog", serve: (*server).catalog},
 		{Method: "GET", Path: "/livez", Public: true, serve: (*server).livez},
 		{Method: "GET", Path: "/readyz", Public: true, serve: (*server).readyz},
@@ -63,6 +72,56 @@ func (s *server) quoteRevision(w http.ResponseWriter, r *http.Request) {
 		ID:            r.PathValue("id"),
 		Command:       dispatch.CommandRevision,
 		Payload:       []byte(`{"revision":` + strconv.Itoa(n) + `}`),
+		CorrelationID: correlation(r),
+		Instance:      r.URL.Path,
+	})
+}
+
+// taskCmd sends an order's manual recovery command with the path's task
+// (its id URL-escaped, e.g. o-1%2F3%2Fprovision, or relative to the order,
+// 3%2Fprovision) merged into the body.
+func taskCmd(name string) func(*server, http.ResponseWriter, *http.Request) {
+	return func(s *server, w http.ResponseWriter, r *http.Request) {
+		s.mergedCommand(w, r, name, func(orderID string, body []byte) ([]byte, error) {
+			return dispatch.TaskPayload(orderID, r.PathValue("taskId"), body)
+		})
+	}
+}
+
+// assignFallout sends assignFallout with the path's caseId merged into the
+// body.
+func (s *server) assignFallout(w http.ResponseWriter, r *http.Request) {
+	s.mergedCommand(w, r, order.CmdAssignFallout, func(_ string, body []byte) ([]byte, error) {
+		return dispatch.CasePayload(r.PathValue("caseId"), body)
+	})
+}
+
+// mergedCommand sends the order command name with the body merge makes.
+func (s *server) mergedCommand(w http.ResponseWriter, r *http.Request, name string, merge func(orderID string, body []byte) ([]byte, error)) {
+	req, err := s.request(r, grains.KindOrder, r.PathValue("id"), name)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	body, err := s.readBody(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if req.Payload, err = merge(req.ID, body); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.do(w, r, req)
+}
+
+// orderFallout reads an order's fallout cases.
+func (s *server) orderFallout(w http.ResponseWriter, r *http.Request) {
+	s.do(w, r, dispatch.Request{
+		Principal:     info(r).principal,
+		Kind:          grains.KindOrder,
+		ID:            r.PathValue("id"),
+		Command:       dispatch.CommandFallout,
 		CorrelationID: correlation(r),
 		Instance:      r.URL.Path,
 	})

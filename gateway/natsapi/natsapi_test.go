@@ -202,7 +202,22 @@ func lifecycle(t *testing.T, e *env) {
 	if o["quoteId"] != id {
 		t.Fatalf("order = %v", o)
 	}
-	expect(t, e.req("demo.order.cancel", `{"reason":"no"}`, HeaderID+": o-"+id), 200)
+	oid := HeaderID + ": o-" + id
+	if f := expect(t, e.req("demo.order.fallout", "", oid), 200); f["orderId"] != "o-"+id {
+		t.Fatalf("fallout = %v", f)
+	}
+	n := len(e.g.Sent())
+	e.req("demo.order.retryTask", `{"taskId":"o-`+id+`/provision","reason":"fixed"}`, oid)
+	if c := e.g.Sent()[n]; c.Name != "retryTask" || c.ID != "o-"+id {
+		t.Fatalf("retryTask sent %+v", c)
+	}
+	cr := expect(t, e.req("demo.cancelProductOrder.create", `{"productOrderId":"o-`+id+`","reason":"no"}`), 201)
+	if cr["id"] != "co-o-"+id || cr["state"] != "done" {
+		t.Fatalf("cancel request = %v", cr)
+	}
+	if g := expect(t, e.req("demo.cancelProductOrder.get", "", HeaderID+": co-o-"+id), 200); g["productOrderId"] != "o-"+id {
+		t.Fatalf("cancel request read = %v", g)
+	}
 	if c := expect(t, e.req("demo.catalog.get", ""), 200); c["products"].([]any)[0] != "widget" {
 		t.Fatalf("catalog = %v", c)
 	}

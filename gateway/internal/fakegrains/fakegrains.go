@@ -274,6 +274,8 @@ func (g *Grains) decide(cmd call.Command, a *aggregate, p map[string]any) (map[s
 			}
 			s["status"] = "cancelled"
 			s["reason"] = p["reason"]
+			s["cancellation"] = map[string]any{"id": "co-" + cmd.ID, "state": "done", "reason": p["reason"],
+				"requestedBy": cmd.Actor, "requestedAt": "2026-01-02T10:00:00Z", "completedAt": "2026-01-02T10:00:00Z"}
 		default:
 			return nil, grains.Errorf(grains.CodeBadRequest, "unknown command %q", cmd.Name)
 		}

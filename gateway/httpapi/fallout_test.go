@@ -1,0 +1,90 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/grainline/grainline/grains"
+)
+
+// TestTaskRecoveryPaths: the task in the path is URL-escaped, whole or
+// relative to the order, and reaches the grain as the body's taskId.
+func TestTaskRecoveryPaths(t *testing.T) {
+	e := newEnv(t)
+	e.g.Put("demo", grains.KindOrder, "o-1", map[string]any{"id": "o-1", "status": "held"})
+	cases := []struct{ path, body, command, taskID string }{
+		{"/v1/orders/o-1/tasks/o-1%2F3%2Fprovision/retry", `{"reason":"fixed"}`, "retryTask", "o-1/3/provision"},
+		{"/v1/orders/o-1/tasks/3%2Fprovision/skip", `{"reason":"r"}`, "skipTask", "o-1/3/provision"},
+		{"/v1/orders/o-1/tasks/provision/complete", `{"reason":"r","evidence":"ticket 1"}`, "completeTaskManually", "o-1/provision"},
+		{"/v1/orders/o-1/tasks/3%2FreserveInventory/reconcile", `{"reason":"r","effect":"absent","evidence":"e","taskId":"o-1/3/reserveInventory"}`, "reconcileTask", "o-1/3/reserveInventory"},
+	}
+	for i, c := range cases {
+		e.do("POST", c.path, c.body)
+		sent := e.g.Sent()
+		if len(sent) != i+1 {
+			t.Fatalf("%s: %d commands sent, want %d", c.path, len(sent), i+1)
+		}
+		got := sent[i]
+		var p map[string]any
+		if err := json.Unmarshal(got.Payload, &p); err != nil {
+			t.Fatal(err)
+		}
+		if got.Kind != grains.KindOrder || got.ID != "o-1" || got.Name != c.command || p["taskId"] != c.taskID || p["reason"] == nil {
+			t.Errorf("%s sent %s %s %s %v", c.path, got.Kind, got.ID, got.Name, p)
+		}
+	}
+	// A body taskId that names another task is refused before any grain.
+	expectProblem(t, e.do("POST", "/v1/orders/o-1/tasks/3%2Fprovision/retry", `{"reason":"r","taskId":"o-1/2/provision"}`), 400, grains.CodeBadRequest)
+	if n := len(e.g.Sent()); n != len(cases) {
+		t.Fatalf("a refused request reached a grain (%d sent)", n)
+	}
+}
+
+func TestFalloutReadAndAssign(t *testing.T) {
+	e := newEnv(t)
+	e.g.Put("demo", grains.KindOrder, "o-2", map[string]any{"id": "o-2", "status": "held",
+		"fallout": []any{map[string]any{"id": "fc-1", "taskId": "o-2/provision", "status": "open", "owner": "ops", "cause": "retries_exhausted"}}})
+	m := expect(t, e.do("GET", "/v1/orders/o-2/fallout", ""), 200)
+	items, _ := m["items"].([]any)
+	if m["orderId"] != "o-2" || m["status"] != "held" || len(items) != 1 || items[0].(map[string]any)["owner"] != "ops" {
+		t.Fatalf("fallout = %v", m)
+	}
+	e.g.Put("demo", grains.KindOrder, "o-3", map[string]any{"id": "o-3", "status": "inProgress"})
+	m = expect(t, e.do("GET", "/v1/orders/o-3/fallout", ""), 200)
+	if items, ok := m["items"].([]any); !ok || len(items) != 0 {
+		t.Fatalf("no cases = %v, want items []", m)
+	}
+	expectProblem(t, e.do("GET", "/v1/orders/o-none/fallout", ""), 404, grains.CodeNotFound)
+
+	e.do("POST", "/v1/orders/o-2/fallout/fc-1/assign", `{"owner":"olga"}`)
+	sent := e.g.Sent()
+	if len(sent) != 1 || sent[0].Name != "assignFallout" || string(sent[0].Payload) != `{"caseId":"fc-1","owner":"olga"}` {
+		t.Fatalf("assign sent %+v", sent)
+	}
+	expectProblem(t, e.do("POST", "/v1/orders/o-2/fallout/fc-1/assign", `{"owner":"olga","caseId":"fc-2"}`), 400, grains.CodeBadRequest)
+}
+
+func TestCancelProductOrder(t *testing.T) {
+	e := newEnv(t)
+	e.g.Put("demo", grains.KindOrder, "o-4", map[string]any{"id": "o-4", "status": "open"})
+	w := e.do("POST", "/v1/cancelProductOrder", `{"productOrderId":"o-4","reason":"customer withdrew"}`)
+	m := expect(t, w, 201)
+	if m["id"] != "co-o-4" || m["productOrderId"] != "o-4" || m["state"] != "done" || m["cancellationReason"] != "customer withdrew" ||
+		m["orderStatus"] != "cancelled" || w.Header().Get("Location") != "/v1/cancelProductOrder/co-o-4" {
+		t.Fatalf("cancel request = %v (%v)", m, w.Header())
+	}
+	if sent := e.g.Sent(); len(sent) != 1 || sent[0].Kind != grains.KindOrder || sent[0].ID != "o-4" || sent[0].Name != "cancel" {
+		t.Fatalf("sent %+v", sent)
+	}
+	m = expect(t, e.do("GET", "/v1/cancelProductOrder/co-o-4", ""), 200)
+	if m["id"] != "co-o-4" || m["state"] != "done" {
+		t.Fatalf("GET cancel request = %v", m)
+	}
+	expectProblem(t, e.do("GET", "/v1/cancelProductOrder/o-4", ""), 404, grains.CodeNotFound)
+	e.g.Put("demo", grains.KindOrder, "o-5", map[string]any{"id": "o-5", "status": "open"})
+	expectProblem(t, e.do("GET", "/v1/cancelProductOrder/co-o-5", ""), 404, grains.CodeNotFound)
+	expectProblem(t, e.do("POST", "/v1/cancelProductOrder", `{"reason":"x"}`), 422, grains.CodeValidation)
+	expectProblem(t, e.do("POST", "/v1/cancelProductOrder", `{"productOrderId":"o-4","reason":"x","extra":1}`), 400, grains.CodeBadRequest)
+	// The order cannot be cancelled twice: the grain's problem comes back.
+	expectProblem(t, e.do("POST", "/v1/cancelProductOrder", `{"productOrderId":"o-4","reason":"again"}`), 409, grains.CodeInvalidTransition)
+}
