@@ -15,6 +15,13 @@ const (
 	TypeNotify           = "notify"
 )
 
+// Compensation task types: the order requests them on cancellation, with
+// Task.Compensates naming the task they undo.
+const (
+	TypeReleaseReservation = "releaseReservation"
+	TypeDeprovision        = "deprovision"
+)
+
 // Error classes an adapter reports. A call error wrapping ErrRejected is a
 // business rejection (the task cannot succeed as asked); one wrapping
 // ErrTechnical is a failure that certainly left no side effect (the system
@@ -43,6 +50,9 @@ type Request struct {
 	// dedupes: see ExternalKey.
 	IdempotencyKey string
 	Lines          json.RawMessage
+	// Compensates is, for a compensation task, the id of the task it
+	// undoes; the effect to undo is under ExternalKey(Tenant, Compensates).
+	Compensates string
 }
 
 // Receipt is what an external system records for a successful call.
@@ -131,8 +141,32 @@ func (a Adapters) operation(taskType string) (operation, error) {
 		if a.Notification != nil {
 			return operation{system: "notification", do: a.Notification.Notify}, nil
 		}
+	case TypeReleaseReservation:
+		if a.Inventory != nil {
+			return operation{system: "inventory", do: undo(a.Inventory.Release)}, nil
+		}
+	case TypeDeprovision:
+		if a.Provisioning != nil {
+			return operation{system: "provisioning", do: undo(a.Provisioning.Deprovision)}, nil
+		}
 	}
 	return operation{}, fmt.Errorf("%w: %q", ErrNoAdapter, taskType)
+}
+
+// undo adapts a compensation call: it undoes the effect recorded under the
+// compensated task's key. Compensations are idempotent (undoing twice is a
+// no-op), so an unknown outcome is resolved by calling again.
+func undo(f func(ctx context.Context, key string) error) func(ctx context.Context, req Request) (Receipt, error) {
+	return func(ctx context.Context, req Request) (Receipt, error) {
+		if req.Compensates == "" {
+			return Receipt{}, fmt.Errorf("%w: compensation task %s names no task to undo", ErrRejected, req.TaskID)
+		}
+		key := ExternalKey(req.Tenant, req.Compensates)
+		if err := f(ctx, key); err != nil {
+			return Receipt{}, err
+		}
+		return Receipt{Key: key, Fields: map[string]string{"undone": req.Compensates}}, nil
+	}
 }
 
 // legacyProvisioning adapts a Provisioner (which is idempotent per tenant

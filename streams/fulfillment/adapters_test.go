@@ -96,11 +96,30 @@ func check(t *testing.T, err error) {
 
 func failReason(t *testing.T, c kafka.CommandMessage) string {
 	t.Helper()
+	return failPayload(t, c).Reason
+}
+
+func failPayload(t *testing.T, c kafka.CommandMessage) fulfillment.FailPayload {
+	t.Helper()
 	var pl fulfillment.FailPayload
 	if err := json.Unmarshal(c.Payload, &pl); err != nil {
 		t.Fatal(err)
 	}
-	return pl.Reason
+	return pl
+}
+
+// compensationEvent is a compensation task of type typ undoing compensates.
+func compensationEvent(t *testing.T, eventID, orderID, taskID, typ, compensates string) []byte {
+	t.Helper()
+	p, _ := json.Marshal(fulfillment.Task{OrderID: orderID, QuoteID: "q-" + orderID, Status: "pendingCancellation",
+		TaskID: taskID, TaskType: typ, Attempt: 1, LineID: "1", Compensates: compensates})
+	b, err := json.Marshal(kafka.Envelope{EventID: eventID, EventType: fulfillment.EventTaskRequested, EventVersion: 1,
+		OccurredAt: time.Now().UTC(), TenantID: "acme", Producer: "order", AggregateKind: "order", AggregateID: orderID,
+		Revision: 9, Payload: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func TestAdapters(t *testing.T) {
@@ -144,7 +163,7 @@ func TestAdapters(t *testing.T) {
 			b.Producer(t).Send(t, e.tasks, "ord-2", typedEvent(t, typedTask{"ev-1", "ord-2", "t-2", fulfillment.TypeReserveInventory, "1", 2}), nil)
 			cs := waitResults(t, b, e.commands, "t-2", 1)
 			if cs[0].Command != fulfillment.CommandFail || !strings.Contains(failReason(t, cs[0]), "refused") ||
-				cs[0].IdempotencyKey != "task:t-2:2:result" {
+				failPayload(t, cs[0]).Cause != fulfillment.CauseBusinessRejection || cs[0].IdempotencyKey != "task:t-2:2:result" {
 				t.Errorf("command %+v payload %s", cs[0], cs[0].Payload)
 			}
 			if st := inv.Stats(); st.Calls != 1 || st.Effects != 0 || st.Rejections != 1 {
@@ -171,7 +190,8 @@ func TestAdapters(t *testing.T) {
 				map[string]fulfillment.TaskPolicy{fulfillment.TypeReserveInventory: {Attempts: 3, Timeout: time.Second}})
 			b.Producer(t).Send(t, e.tasks, "ord-4", typedEvent(t, typedTask{"ev-1", "ord-4", "t-4", fulfillment.TypeReserveInventory, "1", 1}), nil)
 			cs := waitResults(t, b, e.commands, "t-4", 1)
-			if cs[0].Command != fulfillment.CommandFail || failReason(t, cs[0]) != fulfillment.ReasonRetriesExhausted {
+			if cs[0].Command != fulfillment.CommandFail || failReason(t, cs[0]) != fulfillment.ReasonRetriesExhausted ||
+				failPayload(t, cs[0]).Cause != fulfillment.CauseRetriesExhausted {
 				t.Errorf("command %s %s", cs[0].Command, cs[0].Payload)
 			}
 			if st := inv.Stats(); st.Calls != 3 || st.Effects != 0 {
@@ -205,7 +225,8 @@ func TestAdapters(t *testing.T) {
 				map[string]fulfillment.TaskPolicy{fulfillment.TypeReserveInventory: {Attempts: 4}})
 			b.Producer(t).Send(t, e.tasks, "ord-8", typedEvent(t, typedTask{"ev-1", "ord-8", "t-8", fulfillment.TypeReserveInventory, "1", 1}), nil)
 			cs := waitResults(t, b, e.commands, "t-8", 1)
-			if cs[0].Command != fulfillment.CommandFail || failReason(t, cs[0]) != fulfillment.ReasonRetriesExhausted {
+			if cs[0].Command != fulfillment.CommandFail || failReason(t, cs[0]) != fulfillment.ReasonRetriesExhausted ||
+				failPayload(t, cs[0]).Cause != fulfillment.CauseUnknownOutcome {
 				t.Errorf("command %s %s", cs[0].Command, cs[0].Payload)
 			}
 			// Each attempt after the first queries first, finds nothing and
@@ -229,6 +250,33 @@ func TestAdapters(t *testing.T) {
 			}
 			if st := bill.Stats(); st.Calls != 2 || st.Effects != 1 {
 				t.Errorf("stats %+v; want 2 calls and 1 activation", st)
+			}
+		})
+		t.Run("CompensationsUndoTheCompensatedTask", func(t *testing.T) {
+			inv, err := sim.NewInventory(sim.Config{})
+			check(t, err)
+			prov, err := sim.NewProvisioning(sim.Config{})
+			check(t, err)
+			e := startAdapters(t, b, fulfillment.Adapters{Inventory: inv, Provisioning: prov}, nil)
+			p := b.Producer(t)
+			p.Send(t, e.tasks, "ord-9", typedEvent(t, typedTask{"ev-1", "ord-9", "ord-9/1/reserveInventory", fulfillment.TypeReserveInventory, "1", 1}), nil)
+			p.Send(t, e.tasks, "ord-9", typedEvent(t, typedTask{"ev-2", "ord-9", "ord-9/1/provision", fulfillment.TypeProvision, "1", 1}), nil)
+			p.Send(t, e.tasks, "ord-9", compensationEvent(t, "ev-3", "ord-9", "ord-9/1/deprovision", fulfillment.TypeDeprovision, "ord-9/1/provision"), nil)
+			p.Send(t, e.tasks, "ord-9", compensationEvent(t, "ev-4", "ord-9", "ord-9/1/releaseReservation", fulfillment.TypeReleaseReservation, "ord-9/1/reserveInventory"), nil)
+			// Undoing what never happened is a rejection.
+			p.Send(t, e.tasks, "ord-9", compensationEvent(t, "ev-5", "ord-9", "ord-9/2/releaseReservation", fulfillment.TypeReleaseReservation, "ord-9/2/reserveInventory"), nil)
+			for _, id := range []string{"ord-9/1/deprovision", "ord-9/1/releaseReservation"} {
+				if cs := waitResults(t, b, e.commands, id, 1); cs[0].Command != fulfillment.CommandComplete {
+					t.Errorf("%s: %s %s", id, cs[0].Command, cs[0].Payload)
+				}
+			}
+			if cs := waitResults(t, b, e.commands, "ord-9/2/releaseReservation", 1); cs[0].Command != fulfillment.CommandFail ||
+				failPayload(t, cs[0]).Cause != fulfillment.CauseBusinessRejection {
+				t.Errorf("release of nothing: %s %s", cs[0].Command, cs[0].Payload)
+			}
+			pe, ie := prov.Effects(), inv.Effects()
+			if len(pe) != 1 || len(ie) != 1 || !pe[0].Undone || !ie[0].Undone || pe[0].UndoSeq >= ie[0].UndoSeq {
+				t.Errorf("provisioning %+v, inventory %+v: want both undone, deprovision first", pe, ie)
 			}
 		})
 		t.Run("EachTaskTypeRoutedToItsAdapter", func(t *testing.T) {

@@ -16,8 +16,13 @@
 // and never a failure: before calling again the worker queries the system by
 // the idempotency key and completes the task if the effect is there. After
 // the task type's attempts the task is failed with ReasonRetriesExhausted
-// (opening a fallout case for it is the order side's business, not yet
-// built). A worker stopped mid-task leaves the task uncommitted.
+// and a cause (retries_exhausted, or unknown_outcome when the last call's
+// outcome is unknown) for the order's fallout case. A worker stopped
+// mid-task leaves the task uncommitted.
+//
+// Compensation tasks (releaseReservation, deprovision), which the order
+// requests on cancellation, undo the effect recorded under the compensated
+// task's external key.
 package fulfillment
 
 import (
@@ -227,6 +232,8 @@ type Task struct {
 	// LineID is the order line of a per-line task (empty for order tasks).
 	LineID    string   `json:"lineId,omitempty"`
 	DependsOn []string `json:"dependsOn,omitempty"`
+	// Compensates is set on a compensation task: the task it undoes.
+	Compensates string `json:"compensates,omitempty"`
 }
 
 // CompletePayload is the payload of completeTask.
@@ -235,11 +242,22 @@ type CompletePayload struct {
 	Result map[string]string `json:"result"`
 }
 
-// FailPayload is the payload of failTask.
+// FailPayload is the payload of failTask. Cause classifies the failure for
+// the order's fallout case: CauseBusinessRejection, CauseRetriesExhausted
+// (the last call certainly had no effect) or CauseUnknownOutcome (the last
+// call's outcome is unknown: the effect may exist).
 type FailPayload struct {
 	TaskID string `json:"taskId"`
 	Reason string `json:"reason"`
+	Cause  string `json:"cause,omitempty"`
 }
+
+// Failure causes (the order grain's vocabulary).
+const (
+	CauseBusinessRejection = "business_rejection"
+	CauseRetriesExhausted  = "retries_exhausted"
+	CauseUnknownOutcome    = "unknown_outcome"
+)
 
 // IdempotencyKey is the key of the result command of one task attempt.
 func IdempotencyKey(taskID string, attempt int) string {
@@ -249,6 +267,9 @@ func IdempotencyKey(taskID string, attempt int) string {
 var (
 	errStopped   = errors.New("fulfillment: stopped before the task's outcome was known")
 	errExhausted = errors.New("fulfillment: " + ReasonRetriesExhausted)
+	// errStillUnknown marks an exhaustion whose last call's outcome is
+	// unknown.
+	errStillUnknown = errors.New("fulfillment: the last call's outcome is unknown")
 )
 
 func (w *Worker) handle(ctx goka.Context, msg any) {
@@ -283,7 +304,8 @@ func (w *Worker) handle(ctx goka.Context, msg any) {
 		return
 	}
 	req := Request{Tenant: env.TenantID, OrderID: orderID, TaskID: task.TaskID, TaskType: task.TaskType,
-		LineID: task.LineID, Attempt: task.Attempt, IdempotencyKey: ExternalKey(env.TenantID, task.TaskID), Lines: task.Lines}
+		LineID: task.LineID, Attempt: task.Attempt, IdempotencyKey: ExternalKey(env.TenantID, task.TaskID), Lines: task.Lines,
+		Compensates: task.Compensates}
 
 	done := ctx.DeferCommit()
 	result, err := w.execute(ctx.Context(), op, req, w.cfg.Policy(task.TaskType), log)
@@ -293,10 +315,14 @@ func (w *Worker) handle(ctx goka.Context, msg any) {
 	case err == nil:
 		name, payload = CommandComplete, CompletePayload{TaskID: task.TaskID, Result: result}
 	case errors.Is(err, ErrRejected):
-		name, payload = CommandFail, FailPayload{TaskID: task.TaskID, Reason: err.Error()}
+		name, payload = CommandFail, FailPayload{TaskID: task.TaskID, Reason: err.Error(), Cause: CauseBusinessRejection}
 	case errors.Is(err, errExhausted):
 		log.Warn("task failed: retries exhausted", "error", err)
-		name, payload = CommandFail, FailPayload{TaskID: task.TaskID, Reason: ReasonRetriesExhausted}
+		cause := CauseRetriesExhausted
+		if errors.Is(err, errStillUnknown) {
+			cause = CauseUnknownOutcome
+		}
+		name, payload = CommandFail, FailPayload{TaskID: task.TaskID, Reason: ReasonRetriesExhausted, Cause: cause}
 	default:
 		log.Info("task not finished before shutdown", "error", err)
 		done(fmt.Errorf("%w: %w", errStopped, err))
@@ -383,6 +409,9 @@ func (w *Worker) execute(ctx context.Context, op operation, req Request, p TaskP
 			unknown = true
 		}
 		last = fmt.Errorf("%s: %w", op.system, err)
+	}
+	if unknown {
+		return nil, fmt.Errorf("%w after %d calls: %w: %w", errExhausted, p.Attempts, errStillUnknown, last)
 	}
 	return nil, fmt.Errorf("%w after %d calls: %w", errExhausted, p.Attempts, last)
 }

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/grainline/grainline/streams/fulfillment"
@@ -75,7 +76,13 @@ type Effect struct {
 	Receipt fulfillment.Receipt
 	// Undone is set once a compensation (release, deprovision) ran.
 	Undone bool
+	// UndoSeq orders the first undo of each effect across every simulator
+	// of the process (1, 2, …), so a test can check compensation order.
+	UndoSeq uint64
 }
+
+// undoSeq numbers undos across simulators.
+var undoSeq atomic.Uint64
 
 // Stats counts what a simulator saw.
 type Stats struct {
@@ -198,7 +205,9 @@ func (s *system) undo(ctx context.Context, key string) error {
 	if !ok {
 		return fmt.Errorf("%w: %s has nothing under %q", fulfillment.ErrRejected, s.name, key)
 	}
-	e.Undone = true
+	if !e.Undone {
+		e.Undone, e.UndoSeq = true, undoSeq.Add(1)
+	}
 	return nil
 }
 
