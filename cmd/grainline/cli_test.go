@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/IBM/sarama"
 
@@ -102,6 +103,9 @@ groups:
 	if err := admin.CreateTopic(domain+".rogue.events.v1", &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: 1}, false); err != nil {
 		t.Fatal(err)
 	}
+	// CreateTopic returns once the controller has the topic; the broker
+	// that answers diff's metadata request may learn of it a moment later.
+	waitForTopic(t, admin, domain+".rogue.events.v1")
 	if code, out, _ := runCode("topology", "diff", "-kafka", k, "-file", file); code != 1 || !strings.Contains(out, domain+".rogue.events.v1") {
 		t.Fatalf("diff with an undeclared topic: exit %d, %q; want 1 naming it", code, out)
 	}
@@ -120,5 +124,23 @@ func TestServeRefusesIncompleteOrMalformedConfiguration(t *testing.T) {
 	}
 	if code, _, errOut := runCode("serve", "-roles", "node,brain"); code != 1 || !strings.Contains(errOut, `unknown role "brain"`) {
 		t.Fatalf("unknown role: exit %d, %q", code, errOut)
+	}
+}
+
+// waitForTopic waits until admin lists topic.
+func waitForTopic(t *testing.T, admin sarama.ClusterAdmin, topic string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		topics, err := admin.ListTopics()
+		if err == nil {
+			if _, ok := topics[topic]; ok {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("topic %s not listed after 30s (last error: %v)", topic, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
