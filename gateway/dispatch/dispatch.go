@@ -45,7 +45,7 @@ func Commands(kind grains.Kind) []string {
 	switch kind {
 	case grains.KindQuote:
 		return []string{CommandCreate, "addLine", "removeLine", "price", "submit", "approve", "reject", "accept", "cancel",
-			"setLineDiscount", "setQuoteDiscount", "clearQuoteDiscount", "attachDocument", CommandPricePreview, CommandRevision}
+			"setLineDiscount", "setQuoteDiscount", "clearQuoteDiscount", "attachDocument", "setCharacteristics", CommandPricePreview, CommandRevision}
 	case grains.KindOrder:
 		return orderCommands
 	case KindCancelProductOrder:

@@ -47,3 +47,28 @@ func TestQuoteRevision(t *testing.T) {
 		t.Fatalf("reading a revision sent commands: %+v", e.g.Sent())
 	}
 }
+
+// TestCharacteristicsAndDocumentRoutes: the path's lineId is merged into
+// setCharacteristics; attach-document sends attachDocument as is.
+func TestCharacteristicsAndDocumentRoutes(t *testing.T) {
+	e := newEnv(t)
+	e.do("POST", "/v1/quotes/q-c/lines/2/characteristics", `{"characteristics":{"bandwidth":"1G"}}`)
+	e.do("POST", "/v1/quotes/q-c/attach-document", `{"revision":1,"sha256":"ab","artifactId":"a"}`)
+	sent := e.g.Sent()
+	if len(sent) != 2 {
+		t.Fatalf("sent %d commands, want 2: %+v", len(sent), sent)
+	}
+	want := []struct{ name, payload string }{
+		{"setCharacteristics", `{"characteristics":{"bandwidth":"1G"},"lineId":"2"}`},
+		{"attachDocument", `{"revision":1,"sha256":"ab","artifactId":"a"}`},
+	}
+	for i, w := range want {
+		if sent[i].Name != w.name || string(sent[i].Payload) != w.payload || sent[i].ID != "q-c" {
+			t.Errorf("command %d = %s %s on %s, want %s %s", i, sent[i].Name, sent[i].Payload, sent[i].ID, w.name, w.payload)
+		}
+	}
+	expectProblem(t, e.do("POST", "/v1/quotes/q-c/lines/2/characteristics", `{"lineId":"3","characteristics":{}}`), 400, grains.CodeBadRequest)
+	if len(e.g.Sent()) != 2 {
+		t.Fatal("a rejected request reached a grain")
+	}
+}

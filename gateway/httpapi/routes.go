@@ -30,7 +30,8 @@ func routes() []route {
 		{Method: "DELETE", Path: "/v1/quotes/{id}/lines/{lineId}", serve: (*server).removeLine},
 		{Method: "POST", Path: "/v1/quotes/{id}/price", serve: cmd(grains.KindQuote, "price")},
 		{Method: "POST", Path: "/v1/quotes/{id}/price-preview", serve: cmd(grains.KindQuote, dispatch.CommandPricePreview)},
-		{Method: "POST", Path: "/v1/quotes/{id}/lines/{lineId}/discount", serve: (*server).setLineDiscount},
+		{Method: "POST", Path: "/v1/quotes/{id}/lines/{lineId}/discount", serve: lineCommand("setLineDiscount")},
+		{Method: "POST", Path: "/v1/quotes/{id}/lines/{lineId}/characteristics", serve: lineCommand("setCharacteristics")},
 		{Method: "POST", Path: "/v1/quotes/{id}/discount", serve: cmd(grains.KindQuote, "setQuoteDiscount")},
 		{Method: "DELETE", Path: "/v1/quotes/{id}/discount", serve: cmd(grains.KindQuote, "clearQuoteDiscount")},
 		{Method: "POST", Path: "/v1/quotes/{id}/submit", serve: cmd(grains.KindQuote, "submit")},
@@ -127,10 +128,15 @@ func (s *server) orderFallout(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// setLineDiscount sends setLineDiscount with the path's lineId merged into
-// the body; a body lineId that differs from the path's is a bad request.
-func (s *server) setLineDiscount(w http.ResponseWriter, r *http.Request) {
-	req, err := s.request(r, grains.KindQuote, r.PathValue("id"), "setLineDiscount")
+// lineCommand sends the quote command name with the path's lineId merged
+// into the body; a body lineId that differs from the path's is a bad
+// request.
+func lineCommand(name string) func(*server, http.ResponseWriter, *http.Request) {
+	return func(s *server, w http.ResponseWriter, r *http.Request) { s.lineCommand(w, r, name) }
+}
+
+func (s *server) lineCommand(w http.ResponseWriter, r *http.Request, name string) {
+	req, err := s.request(r, grains.KindQuote, r.PathValue("id"), name)
 	if err != nil {
 		s.fail(w, r, err)
 		return

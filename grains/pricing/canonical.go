@@ -36,6 +36,11 @@ type canonicalLine struct {
 	DiscountMonthly string             `json:"discountMonthly"`
 	OneTimeTotal    string             `json:"oneTimeTotal"`
 	MonthlyTotal    string             `json:"monthlyTotal"`
+	// Absent for lines without configuration, so their hash is the one
+	// computed before configuration existed. encoding/json writes map keys
+	// sorted.
+	Characteristics map[string]any `json:"characteristics,omitempty"`
+	ParentLineID    string         `json:"parentLineId,omitempty"`
 }
 
 type canonicalDoc struct {
@@ -90,6 +95,7 @@ func Canonical(in Input, r Result) ([]byte, error) {
 			GrossOneTime: Format(lr.Gross.OneTime, s), GrossMonthly: Format(lr.Gross.Monthly, s),
 			DiscountOneTime: Format(lr.Discount.OneTime, s), DiscountMonthly: Format(lr.Discount.Monthly, s),
 			OneTimeTotal: Format(lr.OneTimeTotal, s), MonthlyTotal: Format(lr.MonthlyTotal, s),
+			Characteristics: l.Characteristics, ParentLineID: l.ParentLineID,
 		}
 	}
 	b, err := json.Marshal(doc)

@@ -85,6 +85,11 @@ type Line struct {
 	UnitMonthly decimal.Decimal
 	Tiers       []catalog.Tier
 	Discount    *Discount
+	// Characteristics and ParentLineID are the line's configuration. They
+	// do not change the amounts, but they are hashed: two configurations of
+	// the same offering never share a price hash.
+	Characteristics map[string]any
+	ParentLineID    string
 }
 
 // Input is everything a price depends on.

@@ -4,6 +4,7 @@ import (
 	"math/rand"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/grainline/grainline/grains"
@@ -186,6 +187,11 @@ func TestHashCoversEveryInput(t *testing.T) {
 		"monthly":    func(l []Line) ([]Line, string) { l[1].UnitMonthly = d("4.01"); return l, "EUR" },
 		"line order": func(l []Line) ([]Line, string) { l[0], l[1] = l[1], l[0]; return l, "EUR" },
 		"extra line": func(l []Line) ([]Line, string) { return append(l, line("3", 1, "0", "0")), "EUR" },
+		"characteristics": func(l []Line) ([]Line, string) {
+			l[0].Characteristics = map[string]any{"bandwidth": "1G"}
+			return l, "EUR"
+		},
+		"parent line": func(l []Line) ([]Line, string) { l[1].ParentLineID = "1"; return l, "EUR" },
 	}
 	for name, mutate := range variants {
 		lines, cur := mutate(append([]Line(nil), base...))
@@ -196,6 +202,53 @@ func TestHashCoversEveryInput(t *testing.T) {
 		if r.Hash == r0.Hash {
 			t.Errorf("changing the %s leaves the hash unchanged", name)
 		}
+	}
+}
+
+// TestHashOfConfiguration: two configurations of the same line never share
+// a hash, key order does not matter, and a line without characteristics
+// hashes as before configuration existed (the canonical document has no
+// characteristics key).
+func TestHashOfConfiguration(t *testing.T) {
+	with := func(ch map[string]any) string {
+		l := line("1", 1, "10", "5")
+		l.Characteristics = ch
+		r, err := Price([]Line{l}, "EUR")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Hash
+	}
+	a := with(map[string]any{"bandwidth": "1G", "sla": "standard", "ipv4Block": float64(29)})
+	b := with(map[string]any{"ipv4Block": 29, "sla": "standard", "bandwidth": "1G"})
+	if a != b {
+		t.Errorf("the same configuration hashes differently: %s %s", a, b)
+	}
+	for name, ch := range map[string]map[string]any{
+		"other value":  {"bandwidth": "500M", "sla": "standard", "ipv4Block": float64(29)},
+		"other number": {"bandwidth": "1G", "sla": "standard", "ipv4Block": float64(28)},
+		"fewer":        {"bandwidth": "1G", "sla": "standard"},
+		"string 29":    {"bandwidth": "1G", "sla": "standard", "ipv4Block": "29"},
+		"none":         nil,
+	} {
+		if with(ch) == a {
+			t.Errorf("%s: same hash as the base configuration", name)
+		}
+	}
+	if with(nil) != with(map[string]any{}) {
+		t.Error("no characteristics and an empty map hash differently")
+	}
+	in := Input{Currency: "EUR", Lines: []Line{line("1", 1, "10", "5")}}
+	r, err := Evaluate(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := Canonical(in, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(doc), "characteristics") || strings.Contains(string(doc), "parentLineId") {
+		t.Errorf("an unconfigured line's canonical document names configuration: %s", doc)
 	}
 }
 

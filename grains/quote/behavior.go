@@ -53,7 +53,7 @@ var commandRoles = map[string]string{
 	CmdCreate: RoleSales, CmdAddLine: RoleSales, CmdRemoveLine: RoleSales, CmdPrice: RoleSales,
 	CmdSubmit: RoleSales, CmdApprove: RoleApprover, CmdReject: RoleApprover, CmdAccept: RoleSales,
 	CmdCancel: RoleSales, CmdSetLineDiscount: RoleSales, CmdSetQuoteDiscount: RoleSales, CmdClearQuoteDiscount: RoleSales,
-	CmdExpire: RoleSystem, CmdAttachDocument: RoleSales,
+	CmdExpire: RoleSystem, CmdAttachDocument: RoleSales, CmdSetCharacteristics: RoleSales,
 }
 
 // allowedIn says in which statuses each command (other than create) may run.
@@ -73,6 +73,7 @@ var allowedIn = map[string][]Status{
 	CmdClearQuoteDiscount: {StatusInProgress, StatusPending, StatusApproved, StatusRejected},
 	CmdExpire:             {StatusInProgress, StatusPending, StatusApproved},
 	CmdAttachDocument:     {StatusApproved},
+	CmdSetCharacteristics: {StatusInProgress, StatusPending, StatusApproved, StatusRejected},
 }
 
 // expireIsNoOp lists the statuses in which expire decides no events: the
@@ -153,10 +154,18 @@ func decide(s State, cmd grains.Command, env grains.Env, opts Options) ([]grains
 	}
 	switch c := cmd.(type) {
 	case PriceQuote:
+		if len(s.Lines) > 0 && s.Price == nil {
+			if err := checkConfiguration(CmdPrice, s, env.Catalog); err != nil {
+				return nil, err
+			}
+		}
 		return decidePrice(s, now)
 	case Submit:
 		if s.Price == nil {
 			return nil, grains.InvalidTransition(grains.KindQuote, s.ID, string(s.Status), name, "the quote is not priced: price it first")
+		}
+		if err := checkConfiguration(CmdSubmit, s, env.Catalog); err != nil {
+			return nil, err
 		}
 		return decideSubmit(s, env, now)
 	case Approve:
@@ -214,6 +223,8 @@ func decideChange(s State, cmd grains.Command, env grains.Env) ([]grains.Event, 
 			return nil, nil
 		}
 		return []grains.Event{DiscountCleared{QuoteID: s.ID, Status: s.Status}}, nil
+	case SetCharacteristics:
+		return decideSetCharacteristics(s, c, env)
 	}
 	return nil, grains.Errorf(grains.CodeBadRequest, "quote command %q is not a material change", name)
 }
@@ -272,9 +283,17 @@ func decideAddLine(s State, c AddLine, env grains.Env) ([]grains.Event, error) {
 	if !ok {
 		return nil, violation(CmdAddLine, "/offeringId", "no_price", fmt.Sprintf("offering %q has no price in %s", c.OfferingID, s.Currency))
 	}
+	if c.ParentLineID != "" && s.line(c.ParentLineID) < 0 {
+		return nil, violation(CmdAddLine, "/parentLineId", catalog.CodeBundleChildUnknown, fmt.Sprintf("quote %s has no line %q", s.ID, c.ParentLineID))
+	}
+	values, err := configure(CmdAddLine, env.Catalog, off.ID, c.Characteristics)
+	if err != nil {
+		return nil, err
+	}
 	scale, _ := pricing.MinorUnits(s.Currency)
 	in := pricing.Line{LineID: strconv.Itoa(s.LineSeq + 1), OfferingID: off.ID, Quantity: c.Quantity,
-		UnitOneTime: p.OneTime, UnitMonthly: p.MonthlyRecurring, Tiers: p.Tiers}
+		UnitOneTime: p.OneTime, UnitMonthly: p.MonthlyRecurring, Tiers: p.Tiers,
+		Characteristics: values, ParentLineID: c.ParentLineID}
 	res, err := pricing.Price([]pricing.Line{in}, s.Currency)
 	if err != nil {
 		return nil, withCommand(CmdAddLine, err)
@@ -331,6 +350,7 @@ func pricedLine(in pricing.Line, name string, r pricing.LineResult, scale int32)
 		LineID: in.LineID, OfferingID: in.OfferingID, Name: name, Quantity: in.Quantity,
 		UnitOneTime: pricing.FormatUnit(r.UnitOneTime, scale), UnitMonthly: pricing.FormatUnit(r.UnitMonthly, scale),
 		OneTimeTotal: pricing.Format(r.OneTimeTotal, scale), MonthlyTotal: pricing.Format(r.MonthlyTotal, scale),
+		Characteristics: grains.CloneValues(in.Characteristics), ParentLineID: in.ParentLineID,
 	}
 }
 
@@ -376,6 +396,14 @@ func Apply(s State, ev grains.Event) State {
 		s.Discount, s.Price = &d, nil
 	case DiscountCleared:
 		s.Discount, s.Price = nil, nil
+	case CharacteristicsSet:
+		s.Lines = grains.CloneLines(s.Lines)
+		for i := range s.Lines {
+			if s.Lines[i].LineID == e.LineID {
+				s.Lines[i].Characteristics = grains.CloneValues(e.Characteristics)
+			}
+		}
+		s.Price = nil
 	case LineRemoved:
 		lines := make([]grains.Line, 0, len(s.Lines))
 		for _, l := range s.Lines {

@@ -34,6 +34,8 @@ const (
 	// CmdAttachDocument attaches the rendered document of an approved
 	// revision (sent by the gateway after it stored the document).
 	CmdAttachDocument = "attachDocument"
+	// CmdSetCharacteristics sets the characteristics of a line.
+	CmdSetCharacteristics = "setCharacteristics"
 )
 
 // TimerExpire is the ID of the timer that expires a quote at its validUntil.
@@ -52,7 +54,7 @@ const CmdPricePreview = "pricePreview"
 
 // Commands lists every command wire name.
 var Commands = []string{CmdCreate, CmdAddLine, CmdRemoveLine, CmdPrice, CmdSubmit, CmdApprove, CmdReject, CmdAccept, CmdCancel,
-	CmdSetLineDiscount, CmdSetQuoteDiscount, CmdClearQuoteDiscount, CmdExpire, CmdAttachDocument}
+	CmdSetLineDiscount, CmdSetQuoteDiscount, CmdClearQuoteDiscount, CmdExpire, CmdAttachDocument, CmdSetCharacteristics}
 
 // Create opens a quote for a customer in a currency.
 type Create struct {
@@ -73,10 +75,21 @@ type Create struct {
 	ValidForDays int `json:"validForDays,omitempty"`
 }
 
-// AddLine adds quantity units of a catalog offering.
+// AddLine adds quantity units of a catalog offering, configured with
+// Characteristics (JSON scalars; the catalog's defaults fill the rest) and,
+// for a line inside a bundle, ParentLineID naming the bundle line.
 type AddLine struct {
-	OfferingID string `json:"offeringId"`
-	Quantity   int    `json:"quantity"`
+	OfferingID      string         `json:"offeringId"`
+	Quantity        int            `json:"quantity"`
+	Characteristics map[string]any `json:"characteristics,omitempty"`
+	ParentLineID    string         `json:"parentLineId,omitempty"`
+}
+
+// SetCharacteristics replaces the characteristics of a line: the line's
+// values become Characteristics with the catalog's defaults filled in.
+type SetCharacteristics struct {
+	LineID          string         `json:"lineId"`
+	Characteristics map[string]any `json:"characteristics"`
 }
 
 // RemoveLine removes one line.
@@ -207,6 +220,9 @@ func (Expire) CommandName() string { return CmdExpire }
 // CommandName implements grains.Command.
 func (AttachDocument) CommandName() string { return CmdAttachDocument }
 
+// CommandName implements grains.Command.
+func (SetCharacteristics) CommandName() string { return CmdSetCharacteristics }
+
 // DecodeCommand decodes a wire command. Unknown names, malformed JSON and
 // unknown fields are CodeBadRequest; missing or invalid fields are
 // CodeValidation with one violation per field.
@@ -245,6 +261,14 @@ func DecodeCommand(name string, payload []byte) (grains.Command, error) {
 			} else if c.Quantity > MaxQuantity {
 				v.Add("/quantity", "max", fmt.Sprintf("quantity must be at most %d", MaxQuantity))
 			}
+			checkValues(c.Characteristics, v)
+		})
+	case CmdSetCharacteristics:
+		return decode(name, payload, func(c SetCharacteristics, v *grains.Violations) {
+			if c.LineID == "" {
+				v.Add("/lineId", "required", "lineId is required")
+			}
+			checkValues(c.Characteristics, v)
 		})
 	case CmdRemoveLine:
 		return decode(name, payload, func(c RemoveLine, v *grains.Violations) {

@@ -122,7 +122,8 @@ func Input(s State) (pricing.Input, error) {
 		if err1 != nil || err2 != nil {
 			return pricing.Input{}, grains.Errorf(grains.CodeInternal, "line %s has a malformed unit price", l.LineID)
 		}
-		pl := pricing.Line{LineID: l.LineID, OfferingID: l.OfferingID, Quantity: l.Quantity, UnitOneTime: u1, UnitMonthly: u2}
+		pl := pricing.Line{LineID: l.LineID, OfferingID: l.OfferingID, Quantity: l.Quantity, UnitOneTime: u1, UnitMonthly: u2,
+			Characteristics: l.Characteristics, ParentLineID: l.ParentLineID}
 		if hasTerms {
 			pl.Tiers = t.Tiers
 			d, err := t.Discount.pricing()

@@ -30,6 +30,8 @@ const (
 
 	EvRevised          = "QuoteRevised"
 	EvDocumentAttached = "QuoteDocumentAttached"
+
+	EvCharacteristicsSet = "QuoteLineCharacteristicsSet"
 )
 
 // Every quote event carries quoteId. All but QuoteAccepted also carry the
@@ -216,6 +218,18 @@ type DocumentAttached struct {
 	AttachedAt         time.Time `json:"attachedAt"`
 }
 
+// CharacteristicsSet: a line's characteristics were replaced by
+// Characteristics (defaults filled in); the price is cleared.
+type CharacteristicsSet struct {
+	QuoteID         string         `json:"quoteId"`
+	Status          Status         `json:"status"`
+	LineID          string         `json:"lineId"`
+	Characteristics map[string]any `json:"characteristics,omitempty"`
+}
+
+// EventName implements grains.Event.
+func (CharacteristicsSet) EventName() string { return EvCharacteristicsSet }
+
 // EventName implements grains.Event.
 func (Revised) EventName() string { return EvRevised }
 
@@ -312,6 +326,8 @@ func DecodeEvent(name string, payload []byte) (grains.Event, error) {
 		return decodeEvent[DiscountCleared](name, payload)
 	case EvExpired:
 		return decodeEvent[Expired](name, payload)
+	case EvCharacteristicsSet:
+		return decodeEvent[CharacteristicsSet](name, payload)
 	case EvRevised:
 		return decodeEvent[Revised](name, payload)
 	case EvDocumentAttached:

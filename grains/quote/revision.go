@@ -45,7 +45,7 @@ type Revision struct {
 
 // materialChanges are the commands that change what a revision is: after
 // submission (pending, approved, rejected) each starts a new revision.
-var materialChanges = []string{CmdAddLine, CmdRemoveLine, CmdSetLineDiscount, CmdSetQuoteDiscount, CmdClearQuoteDiscount}
+var materialChanges = []string{CmdAddLine, CmdRemoveLine, CmdSetLineDiscount, CmdSetQuoteDiscount, CmdClearQuoteDiscount, CmdSetCharacteristics}
 
 // revisedIn are the statuses in which a material change starts a new
 // revision. In inProgress the change stays in the current revision.
@@ -157,6 +157,9 @@ func withStatus(ev grains.Event, st Status) grains.Event {
 		e.Status = st
 		return e
 	case DiscountCleared:
+		e.Status = st
+		return e
+	case CharacteristicsSet:
 		e.Status = st
 		return e
 	}
