@@ -45,7 +45,8 @@ func Commands(kind grains.Kind) []string {
 	switch kind {
 	case grains.KindQuote:
 		return []string{CommandCreate, "addLine", "removeLine", "price", "submit", "approve", "reject", "accept", "cancel",
-			"setLineDiscount", "setQuoteDiscount", "clearQuoteDiscount", "attachDocument", "setCharacteristics", CommandPricePreview, CommandRevision}
+			"setLineDiscount", "setQuoteDiscount", "clearQuoteDiscount", "attachDocument", "setCharacteristics", CommandPricePreview, CommandRevision,
+			CommandRenderDocument, CommandDocument}
 	case grains.KindOrder:
 		return orderCommands
 	case KindCancelProductOrder:
@@ -94,6 +95,12 @@ type Deps struct {
 	// NewID assigns the id of a created quote without idempotency key.
 	// Default NewQuoteID.
 	NewID func() string
+	// Artifacts stores rendered documents and serves artifacts; nil
+	// answers the document and artifact requests with "unavailable".
+	Artifacts Artifacts
+	// Seller names a tenant on its documents; nil, or "", uses the tenant
+	// id.
+	Seller func(grains.TenantID) string
 }
 
 // Dispatcher carries requests to grains. It is safe for concurrent use.
@@ -135,6 +142,9 @@ type Reply struct {
 	ETag        string // quoted revision, when there is one
 	Replayed    bool   // the grain answered from its idempotency record
 	Code        grains.Code
+	// Headers are further response headers (e.g. Repr-Digest of an
+	// artifact), set on HTTP and NATS replies alike.
+	Headers map[string]string
 	// Err is the error behind a problem reply, for the request log; it is
 	// never shown to the client.
 	Err error
@@ -168,6 +178,12 @@ func (d *Dispatcher) Do(ctx context.Context, req Request) Reply {
 	}
 	if req.Kind == grains.KindQuote && req.Command == CommandRevision {
 		return d.revision(ctx, req)
+	}
+	if req.Kind == grains.KindQuote && req.Command == CommandRenderDocument {
+		return d.renderDocument(ctx, req)
+	}
+	if req.Kind == grains.KindQuote && req.Command == CommandDocument {
+		return d.document(ctx, req)
 	}
 	if !knownCommand(req.Kind, req.Command) {
 		return Fail(grains.Errorf(grains.CodeNotFound, "no command %q on %q", req.Command, req.Kind), req.Instance)

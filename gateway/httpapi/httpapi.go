@@ -46,6 +46,11 @@ type Deps struct {
 	Gatherer   prometheus.Gatherer
 	// NewID assigns created quotes' ids. Default dispatch.NewQuoteID.
 	NewID func() string
+	// Artifacts keeps rendered quote documents and serves artifacts; nil
+	// answers /v1/quotes/{id}/document and /v1/artifacts with 503.
+	Artifacts dispatch.Artifacts
+	// Seller names a tenant on its documents; nil uses the tenant id.
+	Seller func(grains.TenantID) string
 }
 
 // Headers of the API.
@@ -77,7 +82,8 @@ func New(cfg Config, deps Deps, log *slog.Logger) (http.Handler, error) {
 	if deps.Verifier == nil {
 		return nil, errors.New("httpapi: Deps.Verifier is required")
 	}
-	disp, err := dispatch.New(dispatch.Deps{Sender: deps.Sender, Reader: deps.Reader, Orders: deps.Orders, Catalog: deps.Catalog, NewID: deps.NewID})
+	disp, err := dispatch.New(dispatch.Deps{Sender: deps.Sender, Reader: deps.Reader, Orders: deps.Orders, Catalog: deps.Catalog, NewID: deps.NewID,
+		Artifacts: deps.Artifacts, Seller: deps.Seller})
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: %w", err)
 	}
@@ -209,6 +215,9 @@ func (s *server) reply(w http.ResponseWriter, r *http.Request, rep dispatch.Repl
 	}
 	if rep.Replayed {
 		h.Set(HeaderReplayed, "true")
+	}
+	for k, v := range rep.Headers {
+		h.Set(k, v)
 	}
 	if rep.Status == http.StatusUnauthorized {
 		h.Set("WWW-Authenticate", `Bearer realm="grainline"`)

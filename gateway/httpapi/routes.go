@@ -1,9 +1,11 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/grainline/grainline/gateway/dispatch"
 	"github.com/grainline/grainline/grains"
@@ -41,6 +43,9 @@ func routes() []route {
 		{Method: "POST", Path: "/v1/quotes/{id}/cancel", serve: cmd(grains.KindQuote, "cancel")},
 		{Method: "POST", Path: "/v1/quotes/{id}/attach-document", serve: cmd(grains.KindQuote, "attachDocument")},
 		{Method: "GET", Path: "/v1/quotes/{id}/revisions/{n}", serve: (*server).quoteRevision},
+		{Method: "POST", Path: "/v1/quotes/{id}/document", serve: cmd(grains.KindQuote, dispatch.CommandRenderDocument)},
+		{Method: "GET", Path: "/v1/quotes/{id}/document", serve: (*server).quoteDocument},
+		{Method: "GET", Path: "/v1/artifacts/{sha256}", serve: (*server).artifact},
 		{Method: "GET", Path: "/v1/orders", serve: (*server).listOrders},
 		{Method: "GET", Path: "/v1/orders/{id}", serve: getAggregate(grains.KindOrder)},
 		{Method: "POST", Path: "/v1/orders/{id}/cancel", serve: cmd(grains.KindOrder, "cancel")},
@@ -169,4 +174,44 @@ func (s *server) lineCommand(w http.ResponseWriter, r *http.Request, name string
 		return
 	}
 	s.do(w, r, req)
+}
+
+// quoteDocument serves the PDF attached to the quote's current revision.
+func (s *server) quoteDocument(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	s.replyBytes(w, r, s.disp.DocumentBytes(ctx, info(r).principal, r.PathValue("id"), r.URL.Path))
+}
+
+// artifact serves one artifact of the caller's tenant.
+func (s *server) artifact(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	s.replyBytes(w, r, s.disp.Artifact(ctx, info(r).principal, r.PathValue("sha256"), r.URL.Path))
+}
+
+// replyBytes writes an artifact reply, or 304 when If-None-Match names its
+// ETag (an artifact never changes).
+func (s *server) replyBytes(w http.ResponseWriter, r *http.Request, rep dispatch.Reply) {
+	if rep.Status == http.StatusOK && rep.ETag != "" && etagMatches(r.Header.Get("If-None-Match"), rep.ETag) {
+		h := w.Header()
+		h.Set("ETag", rep.ETag)
+		for k, v := range rep.Headers {
+			h.Set(k, v)
+		}
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	s.reply(w, r, rep)
+}
+
+// etagMatches reports whether an If-None-Match value lists etag (or is *).
+func etagMatches(header, etag string) bool {
+	for _, v := range strings.Split(header, ",") {
+		v = strings.TrimPrefix(strings.TrimSpace(v), "W/")
+		if v == "*" || v == etag {
+			return true
+		}
+	}
+	return false
 }

@@ -107,6 +107,11 @@ type Deps struct {
 	Catalog  dispatch.Catalog
 	// NewID assigns created quotes' ids. Default dispatch.NewQuoteID.
 	NewID func() string
+	// Artifacts keeps rendered quote documents (quote.renderDocument,
+	// quote.document); nil answers those with "unavailable".
+	Artifacts dispatch.Artifacts
+	// Seller names a tenant on its documents; nil uses the tenant id.
+	Seller func(grains.TenantID) string
 }
 
 // Server answers requests on NATS.
@@ -137,7 +142,8 @@ func New(cfg Config, nc *nats.Conn, deps Deps, log *slog.Logger) (*Server, error
 	if nc == nil || log == nil || deps.Verifier == nil {
 		return nil, errors.New("natsapi: a connection, a logger and Deps.Verifier are required")
 	}
-	disp, err := dispatch.New(dispatch.Deps{Sender: deps.Sender, Reader: deps.Reader, Orders: deps.Orders, Catalog: deps.Catalog, NewID: deps.NewID})
+	disp, err := dispatch.New(dispatch.Deps{Sender: deps.Sender, Reader: deps.Reader, Orders: deps.Orders, Catalog: deps.Catalog, NewID: deps.NewID,
+		Artifacts: deps.Artifacts, Seller: deps.Seller})
 	if err != nil {
 		return nil, fmt.Errorf("natsapi: %w", err)
 	}
@@ -237,6 +243,9 @@ func (s *Server) handle(msg *nats.Msg) {
 	}
 	if rep.Replayed {
 		h.Set(HeaderReplayed, "true")
+	}
+	for k, v := range rep.Headers {
+		h.Set(k, v)
 	}
 	if err := msg.RespondMsg(out); err != nil {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "nats reply failed", slog.String("subject", msg.Subject),

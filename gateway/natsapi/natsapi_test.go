@@ -60,6 +60,12 @@ type env struct {
 
 func newEnv(t *testing.T, url string, mutate ...func(*Config)) *env {
 	t.Helper()
+	return newEnvDeps(t, url, nil, mutate...)
+}
+
+// newEnvDeps is newEnv with a change to the server's Deps.
+func newEnvDeps(t *testing.T, url string, depsHook func(*Deps), mutate ...func(*Config)) *env {
+	t.Helper()
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +84,11 @@ func newEnv(t *testing.T, url string, mutate ...func(*Config)) *env {
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	srv, err := New(cfg, nc, Deps{Sender: g, Reader: g, Verifier: v, Orders: g, Catalog: catalogs{"demo": `{"products":["widget"]}`}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	deps := Deps{Sender: g, Reader: g, Verifier: v, Orders: g, Catalog: catalogs{"demo": `{"products":["widget"]}`}}
+	if depsHook != nil {
+		depsHook(&deps)
+	}
+	srv, err := New(cfg, nc, deps, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -461,13 +461,21 @@ func (p *Platform) startGateway(ctx context.Context, cats *catalogs, metrics *pr
 		return err
 	}
 	orders := &orderIndex{reader: p.orders, grains: p.grains}
+	// The gateway renders quote documents and keeps them as artifacts in
+	// the truth store it opened (both adapters implement the port).
+	artifacts, ok := p.Store.(truth.ArtifactStore)
+	if !ok {
+		return fmt.Errorf("platform: the truth store %T keeps no artifacts", p.Store)
+	}
 	if err := p.startNATS(ctx, natsapi.Deps{
 		Sender: p.grains, Reader: p.grains, Verifier: verifier, Orders: orders, Catalog: cats,
+		Artifacts: artifacts,
 	}); err != nil {
 		return err
 	}
 	handler, err := httpapi.New(httpapi.Config{}, httpapi.Deps{
 		Sender: p.grains, Reader: p.grains, Verifier: verifier, Catalog: cats, Orders: orders,
+		Artifacts:  artifacts,
 		Ready:      p.readiness(),
 		Registerer: metrics, Gatherer: metrics,
 	}, p.log.With("component", "http"))

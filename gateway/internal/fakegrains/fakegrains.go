@@ -263,6 +263,17 @@ func (g *Grains) decide(cmd call.Command, a *aggregate, p map[string]any) (map[s
 				return nil, err
 			}
 			s["status"] = "cancelled"
+		case "attachDocument":
+			// As the quote grain: approved quotes, the current revision.
+			if err := from("approved"); err != nil {
+				return nil, err
+			}
+			rev, _ := s["revision"].(float64)
+			if p["revision"] != max(rev, 1) {
+				return nil, grains.Errorf(grains.CodeStaleRevision, "quote %s is at revision %v, not %v", cmd.ID, max(rev, 1), p["revision"])
+			}
+			s["document"] = map[string]any{"revision": p["revision"], "sha256": p["sha256"], "artifactId": p["artifactId"],
+				"mediaType": p["mediaType"], "attachedBy": cmd.Actor, "attachedAt": "2026-01-02T10:00:00Z"}
 		default:
 			return nil, grains.Errorf(grains.CodeBadRequest, "unknown command %q", cmd.Name)
 		}
