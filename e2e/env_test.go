@@ -14,6 +14,7 @@ import (
 	"github.com/grainline/grainline/grains"
 	"github.com/grainline/grainline/internal/platform"
 	"github.com/grainline/grainline/internal/testenv"
+	"github.com/grainline/grainline/streams/fulfillment"
 )
 
 // mode is one set-up of the platform's infrastructure.
@@ -57,6 +58,8 @@ type platformOpts struct {
 	workerLatency time.Duration
 	noStreams     bool
 	postgresDSN   string // real mode: share this database instead of a fresh one
+	// systems replace the worker's simulators (failure drills).
+	systems *fulfillment.Adapters
 }
 
 // topic returns the namespaced name of a platform topic.
@@ -87,6 +90,7 @@ func startPlatform(t *testing.T, m mode, o platformOpts) *env {
 		NATSListen:    "127.0.0.1:0",
 		WorkerLatency: o.workerLatency,
 		NoStreams:     o.noStreams,
+		WorkerSystems: o.systems,
 		Log:           testLogger(t),
 	}
 	e := &env{t: t, mode: m, natsPrefix: "grainline"}

@@ -96,6 +96,9 @@ type Config struct {
 	MaxBatch int
 	// WorkerLatency is the simulated fulfillment system's latency.
 	WorkerLatency time.Duration
+	// WorkerSystems, when set, are the external systems the worker calls
+	// instead of simulators with WorkerLatency (failure drills).
+	WorkerSystems *fulfillment.Adapters
 	// NoStreams runs without Kafka: no relay, processors or worker (the
 	// benchmark of the command path alone). Default false.
 	NoStreams bool
@@ -631,6 +634,9 @@ func (p *Platform) startStreams(ctx context.Context, kcfg kafka.Config) error {
 		ads, err := simulatedSystems(sim.Config{Latency: p.cfg.WorkerLatency})
 		if err != nil {
 			return err
+		}
+		if p.cfg.WorkerSystems != nil {
+			ads = *p.cfg.WorkerSystems
 		}
 		wk, err := fulfillment.NewWithAdapters(fulfillment.Config{
 			Brokers: brokers, Group: p.group("oms-fulfillment-worker"),

@@ -1,0 +1,393 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/grainline/grainline/actors/call"
+	"github.com/grainline/grainline/connectors/truth"
+	"github.com/grainline/grainline/grains"
+	"github.com/grainline/grainline/grains/order"
+	"github.com/grainline/grainline/grains/plan"
+	"github.com/grainline/grainline/internal/platform"
+	"github.com/grainline/grainline/internal/testenv"
+	"github.com/grainline/grainline/streams/fulfillment"
+	"github.com/grainline/grainline/streams/fulfillment/sim"
+)
+
+// Failure drills: fulfillment goes wrong at the (simulated) external systems
+// and operations recovers through the API, against the real services in
+// both modes.
+
+// drillSystems are the simulators of one drill, with the knobs the drill
+// turns: a failing inventory, gates that hold a call of one order until
+// released, and a billing system whose outcome stays unknown.
+type drillSystems struct {
+	inv  *sim.Inventory
+	prov *sim.Provisioning
+	bill *sim.Billing
+	note *sim.Notification
+
+	invFailing  atomic.Bool // every reservation fails technically
+	billUnknown atomic.Bool // every activation and query times out
+
+	mu    sync.Mutex
+	gates map[string]chan struct{} // "<type>/<orderId>" -> closed to let the call through
+}
+
+func newDrillSystems(t *testing.T) *drillSystems {
+	t.Helper()
+	d := &drillSystems{gates: map[string]chan struct{}{}}
+	var err error
+	// FailureRate 0.5 with a draw of 0.1 fails, 0.9 succeeds.
+	if d.inv, err = sim.NewInventory(sim.Config{FailureRate: 0.5, Rand: func() float64 {
+		if d.invFailing.Load() {
+			return 0.1
+		}
+		return 0.9
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if d.prov, err = sim.NewProvisioning(sim.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	if d.bill, err = sim.NewBilling(sim.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	if d.note, err = sim.NewNotification(sim.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { // never leave a worker blocked
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		for k, g := range d.gates {
+			close(g)
+			delete(d.gates, k)
+		}
+	})
+	return d
+}
+
+func (d *drillSystems) adapters() *fulfillment.Adapters {
+	return &fulfillment.Adapters{Inventory: d.inv, Provisioning: gatedProvisioning{d}, Billing: unknownBilling{d},
+		Notification: gatedNotification{d}}
+}
+
+// hold makes calls of taskType for orderID wait until release.
+func (d *drillSystems) hold(taskType, orderID string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.gates[taskType+"/"+orderID] = make(chan struct{})
+}
+
+func (d *drillSystems) release(taskType, orderID string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if g, ok := d.gates[taskType+"/"+orderID]; ok {
+		close(g)
+		delete(d.gates, taskType+"/"+orderID)
+	}
+}
+
+func (d *drillSystems) wait(ctx context.Context, taskType, orderID string) error {
+	d.mu.Lock()
+	g, ok := d.gates[taskType+"/"+orderID]
+	d.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	select {
+	case <-g:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+type gatedProvisioning struct{ d *drillSystems }
+
+func (g gatedProvisioning) Provision(ctx context.Context, req fulfillment.Request) (fulfillment.Receipt, error) {
+	if err := g.d.wait(ctx, req.TaskType, req.OrderID); err != nil {
+		return fulfillment.Receipt{}, err
+	}
+	return g.d.prov.Provision(ctx, req)
+}
+
+func (g gatedProvisioning) Query(ctx context.Context, key string) (fulfillment.Receipt, bool, error) {
+	return g.d.prov.Query(ctx, key)
+}
+
+func (g gatedProvisioning) Deprovision(ctx context.Context, key string) error {
+	return g.d.prov.Deprovision(ctx, key)
+}
+
+type gatedNotification struct{ d *drillSystems }
+
+func (g gatedNotification) Notify(ctx context.Context, req fulfillment.Request) (fulfillment.Receipt, error) {
+	if err := g.d.wait(ctx, req.TaskType, req.OrderID); err != nil {
+		return fulfillment.Receipt{}, err
+	}
+	return g.d.note.Notify(ctx, req)
+}
+
+var errBillingTimeout = errors.New("billing: no reply within the deadline")
+
+type unknownBilling struct{ d *drillSystems }
+
+func (u unknownBilling) Activate(ctx context.Context, req fulfillment.Request) (fulfillment.Receipt, error) {
+	if u.d.billUnknown.Load() {
+		return fulfillment.Receipt{}, errBillingTimeout
+	}
+	return u.d.bill.Activate(ctx, req)
+}
+
+func (u unknownBilling) Query(ctx context.Context, key string) (fulfillment.Receipt, bool, error) {
+	if u.d.billUnknown.Load() {
+		return fulfillment.Receipt{}, false, errBillingTimeout
+	}
+	return u.d.bill.Query(ctx, key)
+}
+
+// api calls the HTTP API with one token.
+type api struct {
+	base, token string
+	hc          *http.Client
+}
+
+func (e *env) api(roles ...string) api {
+	return api{base: "http://" + e.p.HTTPAddr, token: e.token(platform.DemoTenant, roles...), hc: &http.Client{Timeout: 30 * time.Second}}
+}
+
+func (a api) call(t *testing.T, method, path string, body any) reply {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, a.base+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := a.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := reply{Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), ETag: resp.Header.Get("ETag"),
+		Body: b, Header: map[string]string{"Location": resp.Header.Get("Location")}}
+	if r.ContentType == "application/problem+json" {
+		r.Code = r.problem(t).Code
+	}
+	return r
+}
+
+// createV2Order creates an order of plan version 2 with one line of
+// offering directly at the order grain, as the intake would from an
+// accepted quote, and returns its id.
+func createV2Order(t *testing.T, e *env, offering string) string {
+	t.Helper()
+	suffix := testenv.RandomSuffix()
+	quoteID, orderID := "q-drill-"+suffix, "o-drill-"+suffix
+	payload, err := json.Marshal(order.Create{QuoteID: quoteID, OrderID: orderID, CustomerID: "c-drill", Currency: "EUR",
+		Lines: []grains.Line{{LineID: "1", OfferingID: offering, Name: offering, Quantity: 1,
+			UnitOneTime: "100.00", UnitMonthly: "10.00", OneTimeTotal: "100.00", MonthlyTotal: "10.00"}},
+		OneTimeTotal: "100.00", MonthlyTotal: "10.00", PriceHash: "drill", AcceptedBy: "e2e",
+		AcceptedAt: time.Now().UTC(), PlanVersion: plan.V2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := e.p.Node.Send(ctx, call.Command{Tenant: platform.DemoTenant, Kind: grains.KindOrder, ID: orderID,
+		Name: order.CmdCreate, Payload: payload, IdempotencyKey: "drill-create-" + suffix, Actor: "intake",
+		Roles: []string{order.RoleSystem}}); err != nil {
+		t.Fatalf("create order %s: %v", orderID, err)
+	}
+	return orderID
+}
+
+// awaitOrderState polls the order until cond holds and returns it.
+func awaitOrderState(t *testing.T, a api, orderID, what string, cond func(order.State) bool) order.State {
+	t.Helper()
+	var s order.State
+	eventually(t, journeyTimeout, func() (bool, string) {
+		r := a.call(t, http.MethodGet, "/v1/orders/"+orderID, nil)
+		if r.Status != 200 {
+			return false, fmt.Sprintf("get order: %d %s", r.Status, r.Body)
+		}
+		s = order.State{}
+		r.decode(t, &s)
+		return cond(s), fmt.Sprintf("order %s is not %s: %s", orderID, what, r.Body)
+	})
+	return s
+}
+
+func taskStatus(s order.State, taskID string) order.TaskStatus {
+	for _, tk := range s.Tasks {
+		if tk.TaskID == taskID {
+			return tk.Status
+		}
+	}
+	return ""
+}
+
+// taskPath is the API path of a task recovery command.
+func taskPath(orderID, taskID, verb string) string {
+	return "/v1/orders/" + orderID + "/tasks/" + url.PathEscape(taskID) + "/" + verb
+}
+
+// TestDrillRetriesExhausted: every reservation fails until the worker's
+// attempts run out; the order opens a fallout case owned by the ops queue
+// and is held. Ops takes the case and, once the inventory is back, retries
+// the task by hand: the order completes, and the audit trail has the retry
+// with its reason.
+func TestDrillRetriesExhausted(t *testing.T) {
+	eachMode(t, func(t *testing.T, m mode) {
+		sys := newDrillSystems(t)
+		sys.invFailing.Store(true)
+		e := startPlatform(t, m, platformOpts{systems: sys.adapters()})
+		ops, sales := e.api("ops"), e.api("sales")
+		orderID := createV2Order(t, e, "dia-1g")
+		reserve := plan.LineTaskID(orderID, "1", plan.TypeReserveInventory)
+
+		held := awaitOrderState(t, ops, orderID, "held", func(s order.State) bool { return s.Status == order.StatusHeld })
+		if taskStatus(held, reserve) != order.TaskStatusFailed || held.Tasks[0].Outcome != order.OutcomeFailed {
+			t.Fatalf("held order's tasks: %+v", held.Tasks)
+		}
+		if st := sys.inv.Stats(); st.Failures < 2 || st.Effects != 0 {
+			t.Fatalf("inventory stats %+v: want several failed calls and no reservation", st)
+		}
+		var list struct {
+			OrderID string              `json:"orderId"`
+			Status  order.Status        `json:"status"`
+			Items   []order.FalloutCase `json:"items"`
+		}
+		ops.call(t, http.MethodGet, "/v1/orders/"+orderID+"/fallout", nil).expect(t, "fallout", 200).decode(t, &list)
+		if len(list.Items) != 1 || list.Status != order.StatusHeld {
+			t.Fatalf("fallout %+v, want one case on a held order", list)
+		}
+		fc := list.Items[0]
+		if fc.TaskID != reserve || fc.Cause != order.CauseRetriesExhausted || fc.Owner != order.DefaultFalloutQueue || fc.Status != order.CaseOpen {
+			t.Fatalf("case %+v, want an open retries_exhausted case for %s owned by the ops queue", fc, reserve)
+		}
+
+		// Only ops recovers, and never without a reason.
+		sales.call(t, http.MethodPost, taskPath(orderID, reserve, "retry"), map[string]any{"reason": "x"}).
+			expectProblem(t, "retry by sales", 403, "forbidden")
+		ops.call(t, http.MethodPost, taskPath(orderID, reserve, "retry"), map[string]any{}).
+			expectProblem(t, "retry without reason", 422, "validation_failed")
+
+		ops.call(t, http.MethodPost, "/v1/orders/"+orderID+"/fallout/"+fc.ID+"/assign", map[string]any{"owner": "olga", "note": "taking it"}).
+			expect(t, "assign", 200)
+		sys.invFailing.Store(false)
+		ops.call(t, http.MethodPost, taskPath(orderID, reserve, "retry"), map[string]any{"reason": "inventory back online"}).
+			expect(t, "retry", 200)
+
+		done := awaitOrderState(t, ops, orderID, "completed", func(s order.State) bool { return s.Status == order.StatusCompleted })
+		if len(done.Fallout) != 1 || done.Fallout[0].Status != order.CaseResolved || done.Fallout[0].Owner != "olga" ||
+			done.Fallout[0].Resolution != order.ResolutionRetried || done.Tasks[0].Attempt != 2 {
+			t.Fatalf("completed order: fallout %+v, tasks %+v", done.Fallout, done.Tasks)
+		}
+		trail := auditTrail(t, e.p.Store, truth.Key{Tenant: string(platform.DemoTenant), Kind: string(grains.KindOrder), ID: orderID})
+		found := false
+		for _, a := range trail {
+			if a.Action == order.CmdRetryTask {
+				found = a.Reason == "inventory back online" && a.Actor == "e2e-demo"
+			}
+		}
+		if !found {
+			t.Fatalf("audit trail of %s has no retryTask by e2e-demo with its reason: %+v", orderID, trail)
+		}
+	})
+}
+
+// TestDrillCancel: a cancel before the point of no return (provisioning in
+// flight) waits for provisioning, then runs the compensations in reverse
+// order of completion, deprovision before releaseReservation, as the
+// simulators record, and the order ends cancelled. A cancel once billing was
+// requested is refused with point_of_no_return and changes nothing.
+func TestDrillCancel(t *testing.T) {
+	eachMode(t, func(t *testing.T, m mode) {
+		sys := newDrillSystems(t)
+		e := startPlatform(t, m, platformOpts{systems: sys.adapters()})
+		sales := e.api("sales")
+
+		orderID := createV2Order(t, e, "dia-1g")
+		sys.hold(plan.TypeProvision, orderID)
+		provision := plan.LineTaskID(orderID, "1", plan.TypeProvision)
+		awaitOrderState(t, sales, orderID, "provisioning", func(s order.State) bool { return taskStatus(s, provision) == order.TaskStatusPending })
+
+		r := sales.call(t, http.MethodPost, "/v1/cancelProductOrder", map[string]any{"productOrderId": orderID, "reason": "customer withdrew"}).
+			expect(t, "cancelProductOrder", 201)
+		var cr struct {
+			ID, State, ProductOrderID, OrderStatus string
+		}
+		r.decode(t, &cr)
+		if cr.ID != order.CancelID(orderID) || cr.State != string(order.CancelAcknowledged) || cr.OrderStatus != string(order.StatusAssessingCancellation) ||
+			r.Header["Location"] != "/v1/cancelProductOrder/"+cr.ID {
+			t.Fatalf("cancel request %+v (%v)", cr, r.Header)
+		}
+		sys.release(plan.TypeProvision, orderID)
+
+		done := awaitOrderState(t, sales, orderID, "cancelled", func(s order.State) bool { return s.Status == order.StatusCancelled })
+		pe, ie := sys.prov.Effects(), sys.inv.Effects()
+		if len(pe) != 1 || len(ie) != 1 || !pe[0].Undone || !ie[0].Undone {
+			t.Fatalf("effects: provisioning %+v, inventory %+v; want both undone", pe, ie)
+		}
+		if pe[0].UndoSeq >= ie[0].UndoSeq {
+			t.Fatalf("deprovision (undo %d) did not run before releaseReservation (undo %d)", pe[0].UndoSeq, ie[0].UndoSeq)
+		}
+		if st := sys.bill.Stats(); st.Calls != 0 {
+			t.Fatalf("billing was called %d times on a cancelled order", st.Calls)
+		}
+		// Nothing is deleted: the forward tasks keep their history.
+		if taskStatus(done, provision) != order.TaskStatusDone || len(done.Tasks) != 6 || done.Items[0].State != order.StatusCancelled {
+			t.Fatalf("cancelled order: tasks %+v items %+v", done.Tasks, done.Items)
+		}
+		sales.call(t, http.MethodGet, "/v1/cancelProductOrder/"+cr.ID, nil).expect(t, "get cancel request", 200).decode(t, &cr)
+		if cr.State != string(order.CancelDone) || cr.OrderStatus != string(order.StatusCancelled) {
+			t.Fatalf("cancel request after the compensations: %+v", cr)
+		}
+
+		// Past the point of no return: billing is done, the notification
+		// is held.
+		late := createV2Order(t, e, "dia-1g")
+		sys.hold(plan.TypeNotify, late)
+		billing := plan.LineTaskID(late, "1", plan.TypeActivateBilling)
+		awaitOrderState(t, sales, late, "billed", func(s order.State) bool { return taskStatus(s, billing) == order.TaskStatusDone })
+		etag := sales.call(t, http.MethodGet, "/v1/orders/"+late, nil).expect(t, "get", 200).ETag
+		sales.call(t, http.MethodPost, "/v1/cancelProductOrder", map[string]any{"productOrderId": late, "reason": "too late"}).
+			expectProblem(t, "cancel after billing", 409, "point_of_no_return")
+		sales.call(t, http.MethodPost, "/v1/orders/"+late+"/cancel", map[string]any{"reason": "too late"}).
+			expectProblem(t, "cancel after billing (order path)", 409, "point_of_no_return")
+		after := sales.call(t, http.MethodGet, "/v1/orders/"+late, nil).expect(t, "get", 200)
+		if after.ETag != etag {
+			t.Fatalf("a refused cancel changed the order: %s -> %s", etag, after.ETag)
+		}
+		sales.call(t, http.MethodGet, "/v1/cancelProductOrder/"+order.CancelID(late), nil).expectProblem(t, "no cancel request", 404, "not_found")
+		sys.release(plan.TypeNotify, late)
+		awaitOrderState(t, sales, late, "completed", func(s order.State) bool { return s.Status == order.StatusCompleted })
+	})
+}
