@@ -134,6 +134,11 @@ func (d *httpDoor) try(kind grains.Kind, command, id string, body any, o opts) (
 		path = "/v1/quotes/" + id + "/lines"
 	case kind == grains.KindQuote && command == "setQuoteDiscount":
 		path = "/v1/quotes/" + id + "/discount"
+	case kind == grains.KindQuote && command == "setCharacteristics":
+		// NATS carries the lineId in the body, HTTP in the path (a body
+		// lineId must match it).
+		lineID, _ := body.(map[string]any)["lineId"].(string)
+		path = "/v1/quotes/" + id + "/lines/" + lineID + "/characteristics"
 	case kind == grains.KindQuote && command == "attachDocument":
 		path = "/v1/quotes/" + id + "/attach-document"
 	case kind == grains.KindQuote && command == "revision":
