@@ -208,13 +208,20 @@ func (a api) call(t *testing.T, method, path string, body any) reply {
 // accepted quote, and returns its id.
 func createV2Order(t *testing.T, e *env, offering string) string {
 	t.Helper()
+	return createV2OrderSLO(t, e, offering, 0)
+}
+
+// createV2OrderSLO is createV2Order with a task SLO in seconds (0: the
+// default).
+func createV2OrderSLO(t *testing.T, e *env, offering string, sloSeconds int) string {
+	t.Helper()
 	suffix := testenv.RandomSuffix()
 	quoteID, orderID := "q-drill-"+suffix, "o-drill-"+suffix
 	payload, err := json.Marshal(order.Create{QuoteID: quoteID, OrderID: orderID, CustomerID: "c-drill", Currency: "EUR",
 		Lines: []grains.Line{{LineID: "1", OfferingID: offering, Name: offering, Quantity: 1,
 			UnitOneTime: "100.00", UnitMonthly: "10.00", OneTimeTotal: "100.00", MonthlyTotal: "10.00"}},
 		OneTimeTotal: "100.00", MonthlyTotal: "10.00", PriceHash: "drill", AcceptedBy: "e2e",
-		AcceptedAt: time.Now().UTC(), PlanVersion: plan.V2})
+		AcceptedAt: time.Now().UTC(), PlanVersion: plan.V2, TaskSLOSeconds: sloSeconds})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,5 +396,36 @@ func TestDrillCancel(t *testing.T) {
 		sales.call(t, http.MethodGet, "/v1/cancelProductOrder/"+order.CancelID(late), nil).expectProblem(t, "no cancel request", 404, "not_found")
 		sys.release(plan.TypeNotify, late)
 		awaitOrderState(t, sales, late, "completed", func(s order.State) bool { return s.Status == order.StatusCompleted })
+	})
+}
+
+// TestDrillStuckTask: provisioning hangs at the external system. The
+// order's durable stuck timer fires after the task SLO (2s here) with no
+// progress and opens a worker_silent case; the order is held. When the
+// call finally returns, the late result resolves the case and the order
+// completes.
+func TestDrillStuckTask(t *testing.T) {
+	eachMode(t, func(t *testing.T, m mode) {
+		sys := newDrillSystems(t)
+		e := startPlatform(t, m, platformOpts{systems: sys.adapters()})
+		ops := e.api("ops")
+		orderID := createV2OrderSLO(t, e, "dia-1g", 2)
+		sys.hold(plan.TypeProvision, orderID)
+		provision := plan.LineTaskID(orderID, "1", plan.TypeProvision)
+
+		held := awaitOrderState(t, ops, orderID, "held", func(s order.State) bool { return s.Status == order.StatusHeld })
+		if len(held.Fallout) != 1 || held.Fallout[0].TaskID != provision || held.Fallout[0].Cause != order.CauseWorkerSilent ||
+			taskStatus(held, provision) != order.TaskStatusPending {
+			t.Fatalf("held order: fallout %+v tasks %+v", held.Fallout, held.Tasks)
+		}
+		trail := auditTrail(t, e.p.Store, truth.Key{Tenant: string(platform.DemoTenant), Kind: string(grains.KindOrder), ID: orderID})
+		if n := countActions(trail, order.CmdCheckProgress); n != 1 {
+			t.Fatalf("audit trail has %d checkProgress records, want the timer's one: %+v", n, trail)
+		}
+		sys.release(plan.TypeProvision, orderID)
+		done := awaitOrderState(t, ops, orderID, "completed", func(s order.State) bool { return s.Status == order.StatusCompleted })
+		if done.Fallout[0].Status != order.CaseResolved || done.Fallout[0].Resolution != order.ResolutionCompletedByWorker {
+			t.Fatalf("case after the late result: %+v", done.Fallout[0])
+		}
 	})
 }
