@@ -5,7 +5,7 @@
 // State machine:
 //
 //	(none) --create--> inProgress
-//	inProgress --addLine|removeLine|setLineDiscount|setQuoteDiscount|clearQuoteDiscount|price--> inProgress
+//	inProgress --addLine|removeLine|setLineDiscount|setQuoteDiscount|clearQuoteDiscount|setCharacteristics|price--> inProgress
 //	inProgress --submit (priced)--> pending
 //	inProgress --submit (priced, the policy requires no approval)--> approved
 //	pending --approve (not the last level required)--> pending
@@ -18,8 +18,9 @@
 //	inProgress|pending|approved --expire (role system, from the "expire" timer)--> expired
 //
 // Revisions. A quote starts at revision 1. The material changes are
-// addLine, removeLine, setLineDiscount, setQuoteDiscount and
-// clearQuoteDiscount. In inProgress they change the current revision.
+// addLine, removeLine, setLineDiscount, setQuoteDiscount,
+// clearQuoteDiscount and setCharacteristics. In inProgress they change the
+// current revision.
 // After submission (pending, approved, rejected) a material change decides
 // QuoteRevised{from N, to N+1, reason: the command} and then the change's
 // own event: revision N is frozen into State.Revisions (an immutable copy of
@@ -66,6 +67,14 @@
 //
 // A line or discount change clears the price, so a submitted quote always carries the
 // price of exactly its lines, and the approval records that price's hash.
+//
+// Configured lines. addLine configures the line against the catalog
+// (catalog.Configure: defaults filled in, every violation at once as
+// grains.CodeValidation with pointers "/characteristics/<name>");
+// setCharacteristics replaces a line's values the same way. price and
+// submit check the whole quote (catalog.CheckConfiguration: bundles,
+// requires, excludes) and fail with every violation ("/lines/i/...").
+// Characteristics and parentLineId are part of the price hash.
 //
 // The State JSON is read outside the grain (the evidence export, the
 // revisions endpoint): its field names are stable, new fields are added
