@@ -45,7 +45,9 @@ type kindOptions struct {
 	producer     string
 }
 
-// WithCatalog makes the runtime pass the tenant's catalog in grains.Env.
+// WithCatalog makes the runtime pass the tenant's catalog in grains.Env: the
+// version the state is pinned to (Behavior.CatalogVersion), else the active
+// one.
 func WithCatalog() KindOption { return func(o *kindOptions) { o.needsCatalog = true } }
 
 // NewKind binds behavior to the runtime; topics maps its events to topics.
@@ -69,11 +71,12 @@ func (k *kind[S]) handler(key truth.Key, rt *runtime) activation {
 	return &grain[S]{kind: k, key: key, rt: rt}
 }
 
-// CatalogSource returns a tenant's current catalog, or nil and no error when
-// the tenant has none (the domain decides what that means). Safe for
-// concurrent use.
+// CatalogSource returns a published version of a tenant's catalog: version
+// 0 is the active one. It returns nil and no error when the tenant has no
+// active catalog, or no such published version (the domain decides what that
+// means). Safe for concurrent use.
 type CatalogSource interface {
-	Catalog(ctx context.Context, tenant grains.TenantID) (*catalog.Catalog, error)
+	Catalog(ctx context.Context, tenant grains.TenantID, version int) (*catalog.Catalog, error)
 }
 
 // Loader reads what an activation needs from the truth store.
@@ -179,7 +182,11 @@ func (g *grain[S]) handle(ctx context.Context, cmd *wirepb.GrainCommand) *wirepb
 		CorrelationID: cmd.CorrelationId,
 	}
 	if g.kind.opts.needsCatalog {
-		cat, err := g.rt.catalogs.Catalog(ctx, env.Tenant)
+		version := 0
+		if g.kind.b.CatalogVersion != nil {
+			version = g.kind.b.CatalogVersion(g.state)
+		}
+		cat, err := g.rt.catalogs.Catalog(ctx, env.Tenant, version)
 		if err != nil {
 			g.rt.log.Error("load catalog", "tenant_id", g.key.Tenant, "error", err)
 			return errorReply(grains.Errorf(grains.CodeUnavailable, "catalog could not be read; retry later"))

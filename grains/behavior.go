@@ -21,6 +21,11 @@ type Behavior[S any] struct {
 	DecodeCommand func(name string, payload []byte) (Command, error)
 	// Exists reports whether state holds a created aggregate.
 	Exists func(state S) bool
+	// CatalogVersion, optional, returns the catalog version state is pinned
+	// to; 0, or a nil func, means the tenant's active version. For kinds that
+	// need a catalog the runtime passes that version in Env.Catalog, so an
+	// aggregate keeps deciding against the version it was created with.
+	CatalogVersion func(state S) int
 }
 
 // Fold applies events to state in order.

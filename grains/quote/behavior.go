@@ -45,6 +45,8 @@ func New(opts Options) grains.Behavior[State] {
 		Apply:         Apply,
 		DecodeCommand: DecodeCommand,
 		Exists:        Exists,
+		// A quote decides against the catalog version it was created with.
+		CatalogVersion: func(s State) int { return s.CatalogVersion },
 	}
 }
 
