@@ -33,9 +33,10 @@ type reply struct {
 
 // problem is the part of a problem+json body the tests check.
 type problem struct {
-	Type   string `json:"type"`
-	Status int    `json:"status"`
-	Code   string `json:"code"`
+	Type       string             `json:"type"`
+	Status     int                `json:"status"`
+	Code       string             `json:"code"`
+	Violations []grains.Violation `json:"violations"`
 }
 
 func (r reply) problem(t *testing.T) problem {
@@ -122,8 +123,18 @@ func (d *httpDoor) do(t *testing.T, kind grains.Kind, command, id string, body a
 func (d *httpDoor) try(kind grains.Kind, command, id string, body any, o opts) (reply, error) {
 	method, path := http.MethodPost, ""
 	switch {
-	case kind == "catalog":
+	case kind == "catalog" && command == "get":
 		method, path = http.MethodGet, "/v1/catalog"
+	case kind == "catalog" && command == "versions":
+		method, path = http.MethodGet, "/v1/catalog/versions"
+	case kind == "catalog" && command == "version":
+		method, path = http.MethodGet, "/v1/catalog/versions/"+id
+	case kind == "catalog" && command == "createDraft":
+		path = "/v1/catalog/versions"
+	case kind == "catalog" && command == "updateDraft":
+		method, path = http.MethodPut, "/v1/catalog/versions/"+id
+	case kind == "catalog":
+		path = "/v1/catalog/versions/" + id + "/" + command
 	case kind == grains.KindOrder && command == "list":
 		method, path = http.MethodGet, "/v1/orders?quoteId="+url.QueryEscape(id)
 	case command == "get":
@@ -207,7 +218,7 @@ func (d *httpDoor) send(method, path string, body any, o opts) (reply, error) {
 		r.Header[k] = resp.Header.Get(k)
 	}
 	if loc := resp.Header.Get("Location"); loc != "" {
-		r.ID = strings.TrimPrefix(loc, "/v1/quotes/")
+		r.ID = loc[strings.LastIndexByte(loc, '/')+1:]
 	}
 	if r.ContentType == "application/problem+json" {
 		var p problem

@@ -30,7 +30,8 @@ type Catalog interface {
 	CatalogJSON(ctx context.Context, tenant grains.TenantID) ([]byte, error)
 }
 
-// KindCatalog addresses the catalog in Request.Kind (it is not a grain).
+// KindCatalog addresses the catalog in Request.Kind: the active version, and
+// the versions' lifecycle (catalog.go).
 const KindCatalog grains.Kind = "catalog"
 
 // CommandGet is the read command, valid for every kind.
@@ -159,10 +160,7 @@ func Fail(err error, instance string) Reply {
 // Do executes req.
 func (d *Dispatcher) Do(ctx context.Context, req Request) Reply {
 	if req.Kind == KindCatalog {
-		if req.Command != CommandGet {
-			return Fail(grains.Errorf(grains.CodeNotFound, "no command %q on the catalog", req.Command), req.Instance)
-		}
-		return d.catalog(ctx, req)
+		return d.catalogDo(ctx, req)
 	}
 	if req.Kind == KindCancelProductOrder {
 		return d.cancelProductOrder(ctx, req)

@@ -58,6 +58,13 @@ func routes() []route {
 		{Method: "POST", Path: "/v1/cancelProductOrder", serve: cmd(dispatch.KindCancelProductOrder, dispatch.CommandCreate)},
 		{Method: "GET", Path: "/v1/cancelProductOrder/{id}", serve: getAggregate(dispatch.KindCancelProductOrder)},
 		{Method: "GET", Path: "/v1/catalog", serve: (*server).catalog},
+		{Method: "GET", Path: "/v1/catalog/versions", serve: catalogCmd(dispatch.CatalogVersions)},
+		{Method: "POST", Path: "/v1/catalog/versions", serve: catalogCmd(dispatch.CatalogCreateDraft)},
+		{Method: "GET", Path: "/v1/catalog/versions/{version}", serve: catalogCmd(dispatch.CatalogVersion)},
+		{Method: "PUT", Path: "/v1/catalog/versions/{version}", serve: catalogCmd(dispatch.CatalogUpdateDraft)},
+		{Method: "POST", Path: "/v1/catalog/versions/{version}/validate", serve: catalogCmd(dispatch.CatalogValidate)},
+		{Method: "POST", Path: "/v1/catalog/versions/{version}/publish", serve: catalogCmd(dispatch.CatalogPublish)},
+		{Method: "POST", Path: "/v1/catalog/versions/{version}/activate", serve: catalogCmd(dispatch.CatalogActivate)},
 		{Method: "GET", Path: "/livez", Public: true, serve: (*server).livez},
 		{Method: "GET", Path: "/readyz", Public: true, serve: (*server).readyz},
 		{Method: "GET", Path: "/metrics", Public: true, serve: (*server).serveMetrics},
@@ -131,6 +138,25 @@ func (s *server) orderFallout(w http.ResponseWriter, r *http.Request) {
 		CorrelationID: correlation(r),
 		Instance:      r.URL.Path,
 	})
+}
+
+// catalogCmd serves a catalog command; the path's {version}, if any, is the
+// request's id.
+func catalogCmd(name string) func(*server, http.ResponseWriter, *http.Request) {
+	return func(s *server, w http.ResponseWriter, r *http.Request) {
+		req, err := s.request(r, dispatch.KindCatalog, r.PathValue("version"), name)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if r.Method != http.MethodGet {
+			if req.Payload, err = s.readBody(w, r); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+		}
+		s.do(w, r, req)
+	}
 }
 
 // lineCommand sends the quote command name with the path's lineId merged

@@ -40,6 +40,7 @@ import (
 	"github.com/grainline/grainline/gateway/natsapi"
 	"github.com/grainline/grainline/grains"
 	"github.com/grainline/grainline/grains/catalog"
+	"github.com/grainline/grainline/grains/catalogbook"
 	"github.com/grainline/grainline/grains/order"
 	"github.com/grainline/grainline/grains/quote"
 	"github.com/grainline/grainline/migrations"
@@ -268,7 +269,7 @@ func (p *Platform) start(ctx, runCtx context.Context) (err error) {
 			return err
 		}
 	}
-	cats := newCatalogs(p.Store)
+	cats := newCatalogs(p.Store, nil)
 
 	var kcfg kafka.Config
 	if needKafka {
@@ -509,6 +510,9 @@ func (p *Platform) verifier() (*auth.Verifier, error) {
 func Kinds(topic func(string) string) []actors.Kind {
 	return []actors.Kind{
 		actors.NewKind(quote.WithPolicies(newPolicies().For), func(string) []string { return []string{topic(TopicQuoteEvents)} }, actors.WithCatalog()),
+		// Catalog versions are audited but publish no events: nothing
+		// downstream consumes them yet.
+		actors.NewKind(catalogbook.Behavior, func(string) []string { return nil }),
 		actors.NewKind(order.Behavior, func(ev string) []string {
 			if ev == "FulfillmentTaskRequested" {
 				// The order's own stream keeps every fact; the task queue gets
@@ -792,7 +796,7 @@ func (p *Platform) readiness() []func(ctx context.Context) error {
 	var checks []func(ctx context.Context) error
 	if p.Store != nil {
 		checks = append(checks, func(ctx context.Context) error {
-			_, err := p.Store.Load(ctx, catalogKey(DemoTenant))
+			_, err := p.Store.Load(ctx, catalogKey(DemoTenant, catalogbook.IndexID))
 			if err != nil && !errors.Is(err, truth.ErrNotFound) {
 				return fmt.Errorf("truth store: %w", err)
 			}
