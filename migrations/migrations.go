@@ -24,7 +24,7 @@ import (
 
 // Latest is the highest migration version this binary knows. A test keeps it
 // equal to the newest file.
-const Latest = 4
+const Latest = 5
 
 // lockKey is the pg advisory lock key that serialises migrators.
 const lockKey int64 = 0x6772_6e6c_6d69_6772 // "grnlmigr"

@@ -20,6 +20,7 @@ const (
 	tagChain    byte = 'c' // c lp(tenant) be64(chain seq)            -> audit key of that record
 	tagHead     byte = 'h' // h lp(tenant)                            -> be64(chain seq) hash
 	tagArtifact byte = 'b' // b lp(tenant) lp(sha256)                 -> artifact (artifact.go)
+	// tagAttempt 'f', tagTimer 't' and tagDue 'd': see attempts.go, timers.go.
 )
 
 var (

@@ -86,6 +86,9 @@ type Store struct {
 
 	// artMu serialises PutArtifact (check, then write).
 	artMu sync.Mutex
+
+	// attemptMu serialises the attempt record writes (attempts.go).
+	attemptMu sync.Mutex
 }
 
 var _ truth.Store = (*Store)(nil)

@@ -36,6 +36,7 @@ func Run(t *testing.T, h Harness) {
 		{"Timers", runTimers},
 		{"AuditChain", runChain},
 		{"Artifacts", runArtifacts},
+		{"Attempts", runAttempts},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })
 	}
