@@ -260,7 +260,8 @@ func (p *Platform) start(ctx, runCtx context.Context) (err error) {
 			return fmt.Errorf("platform: data dir: %w", err)
 		}
 	}
-	needStore := p.has(RoleNode) || p.has(RoleRelay) || p.has(RoleGateway)
+	// The worker keeps its attempt records in the truth store.
+	needStore := p.has(RoleNode) || p.has(RoleRelay) || p.has(RoleGateway) || (p.has(RoleWorker) && !cfg.NoStreams)
 	needKafka := !cfg.NoStreams && (p.has(RoleRelay) || p.has(RoleProcessors) || p.has(RoleWorker) || p.has(RoleGateway))
 
 	var relayLock func(ctx context.Context) (func(), func(context.Context) error, bool, error)
@@ -635,17 +636,23 @@ func (p *Platform) startStreams(ctx context.Context, kcfg kafka.Config) error {
 		p.supervise(ctx, "order-status", st.Run)
 	}
 	if p.has(RoleWorker) {
-		ads, err := simulatedSystems(sim.Config{Latency: p.cfg.WorkerLatency})
-		if err != nil {
-			return err
-		}
+		var ads fulfillment.Adapters
 		if p.cfg.WorkerSystems != nil {
 			ads = *p.cfg.WorkerSystems
+		} else {
+			var err error
+			if ads, err = simulatedSystems(sim.Config{Latency: p.cfg.WorkerLatency}); err != nil {
+				return err
+			}
+		}
+		records, ok := p.Store.(truth.AttemptStore)
+		if !ok {
+			return fmt.Errorf("platform: truth store %T keeps no attempt records", p.Store)
 		}
 		wk, err := fulfillment.NewWithAdapters(fulfillment.Config{
 			Brokers: brokers, Group: p.group("oms-fulfillment-worker"),
 			Tasks: goka.Stream(p.topic(TopicTasks)), OrderCommands: goka.Stream(p.topic(TopicOrderCommands)),
-			DeadLetter: dl,
+			DeadLetter: dl, Records: records,
 		}, ads, p.log.With("component", "worker"), kcfg.GokaOptions()...)
 		if err != nil {
 			return err

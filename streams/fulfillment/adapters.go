@@ -115,19 +115,21 @@ func ExternalKey(tenant, taskID string) string {
 // operation is one task type's call and, when the system has one, its query.
 type operation struct {
 	system string
-	do     func(ctx context.Context, req Request) (Receipt, error)
-	query  func(ctx context.Context, key string) (Receipt, bool, error)
+	// name is the call's name in attempt records ("reserve", ...).
+	name  string
+	do    func(ctx context.Context, req Request) (Receipt, error)
+	query func(ctx context.Context, key string) (Receipt, bool, error)
 }
 
 func (a Adapters) operation(taskType string) (operation, error) {
 	switch taskType {
 	case TypeReserveInventory:
 		if a.Inventory != nil {
-			return operation{system: "inventory", do: a.Inventory.Reserve, query: a.Inventory.Query}, nil
+			return operation{system: "inventory", name: "reserve", do: a.Inventory.Reserve, query: a.Inventory.Query}, nil
 		}
 	case TypeProvision:
 		if a.Provisioning != nil {
-			op := operation{system: "provisioning", do: a.Provisioning.Provision, query: a.Provisioning.Query}
+			op := operation{system: "provisioning", name: "provision", do: a.Provisioning.Provision, query: a.Provisioning.Query}
 			if _, legacy := a.Provisioning.(legacyProvisioning); legacy {
 				op.query = nil
 			}
@@ -135,19 +137,19 @@ func (a Adapters) operation(taskType string) (operation, error) {
 		}
 	case TypeActivateBilling:
 		if a.Billing != nil {
-			return operation{system: "billing", do: a.Billing.Activate, query: a.Billing.Query}, nil
+			return operation{system: "billing", name: "activate", do: a.Billing.Activate, query: a.Billing.Query}, nil
 		}
 	case TypeNotify:
 		if a.Notification != nil {
-			return operation{system: "notification", do: a.Notification.Notify}, nil
+			return operation{system: "notification", name: "notify", do: a.Notification.Notify}, nil
 		}
 	case TypeReleaseReservation:
 		if a.Inventory != nil {
-			return operation{system: "inventory", do: undo(a.Inventory.Release)}, nil
+			return operation{system: "inventory", name: "release", do: undo(a.Inventory.Release)}, nil
 		}
 	case TypeDeprovision:
 		if a.Provisioning != nil {
-			return operation{system: "provisioning", do: undo(a.Provisioning.Deprovision)}, nil
+			return operation{system: "provisioning", name: "deprovision", do: undo(a.Provisioning.Deprovision)}, nil
 		}
 	}
 	return operation{}, fmt.Errorf("%w: %q", ErrNoAdapter, taskType)

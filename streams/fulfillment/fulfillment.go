@@ -38,6 +38,7 @@ import (
 	"github.com/lovoo/goka/codec"
 
 	"github.com/grainline/grainline/connectors/kafka"
+	"github.com/grainline/grainline/connectors/truth"
 	"github.com/grainline/grainline/streams/backoff"
 	"github.com/grainline/grainline/streams/deadletter"
 )
@@ -76,7 +77,12 @@ type Config struct {
 	// Policies are the retry policies per task type; zero fields take
 	// Attempts and CallTimeout.
 	Policies map[string]TaskPolicy
-	// Now is the clock for dead-letter records. Default time.Now.
+	// Records keeps the attempt records (the truth store). Nil records
+	// nothing: a restarted worker then knows nothing of earlier calls and
+	// relies on the systems' dedupe alone.
+	Records truth.AttemptStore
+	// Now is the clock for dead-letter and attempt records. Default
+	// time.Now.
 	Now func() time.Time
 }
 
@@ -270,6 +276,7 @@ var (
 	// errStillUnknown marks an exhaustion whose last call's outcome is
 	// unknown.
 	errStillUnknown = errors.New("fulfillment: the last call's outcome is unknown")
+	errRecords      = errors.New("fulfillment: attempt records")
 )
 
 func (w *Worker) handle(ctx goka.Context, msg any) {
@@ -309,6 +316,11 @@ func (w *Worker) handle(ctx goka.Context, msg any) {
 
 	done := ctx.DeferCommit()
 	result, err := w.execute(ctx.Context(), op, req, w.cfg.Policy(task.TaskType), log)
+	if errors.Is(err, errRecords) {
+		log.Error("attempt records unavailable: task left for a retry", "error", err)
+		done(err)
+		return
+	}
 	var name string
 	var payload any
 	switch {
@@ -356,10 +368,19 @@ func (w *Worker) deadLetter(ctx goka.Context, value []byte, cat deadletter.Categ
 
 // execute performs one task: it calls the system up to p.Attempts times,
 // querying it by the idempotency key before any call that follows an unknown
-// outcome. It returns the completeTask result, an error wrapping ErrRejected,
-// an error wrapping errExhausted, or ctx's error when ctx ended first.
+// outcome, and before the first call when the task has recorded attempts. It
+// returns the completeTask result, an error wrapping ErrRejected, an error
+// wrapping errExhausted, one wrapping errRecords when an attempt could not be
+// recorded, or ctx's error when ctx ended first.
 func (w *Worker) execute(ctx context.Context, op operation, req Request, p TaskPolicy, log *slog.Logger) (map[string]string, error) {
-	unknown := false
+	rec, err := w.recorder(ctx, op, req)
+	if err != nil {
+		return nil, err
+	}
+	unknown := rec.resumed()
+	if unknown {
+		log.Info("task has recorded attempts: resuming with a query", "attempts", rec.n)
+	}
 	var last error
 	for attempt := 1; attempt <= p.Attempts; attempt++ {
 		if attempt > 1 {
@@ -378,8 +399,22 @@ func (w *Worker) execute(ctx context.Context, op operation, req Request, p TaskP
 			return nil, err
 		}
 		if unknown && op.query != nil {
-			rec, found, err := callQuery(ctx, op, req.IdempotencyKey, p.Timeout)
+			var r Receipt
+			var found bool
+			err := rec.record(ctx, opQuery, func() (string, error) {
+				var err error
+				r, found, err = callQuery(ctx, op, req.IdempotencyKey, p.Timeout)
+				switch {
+				case err != nil:
+					return "", err
+				case found:
+					return "found " + r.Ref, nil
+				}
+				return "absent", nil
+			})
 			switch {
+			case errors.Is(err, errRecords):
+				return nil, err
 			case err != nil && ctx.Err() != nil:
 				return nil, ctx.Err()
 			case errors.Is(err, ErrRejected):
@@ -389,16 +424,23 @@ func (w *Worker) execute(ctx context.Context, op operation, req Request, p TaskP
 				continue // still unknown
 			case found:
 				log.Info("unknown outcome reconciled: the effect exists", "system", op.system)
-				return resultOf(op.system, rec), nil
+				return resultOf(op.system, r), nil
 			}
 			unknown = false // absent: safe to call again with the same key
 		}
-		cctx, cancel := context.WithTimeout(ctx, p.Timeout)
-		rec, err := op.do(cctx, req)
-		cancel()
+		var r Receipt
+		err := rec.record(ctx, op.name, func() (string, error) {
+			cctx, cancel := context.WithTimeout(ctx, p.Timeout)
+			defer cancel()
+			var err error
+			r, err = op.do(cctx, req)
+			return r.Ref, err
+		})
 		switch {
+		case errors.Is(err, errRecords):
+			return nil, err
 		case err == nil:
-			return resultOf(op.system, rec), nil
+			return resultOf(op.system, r), nil
 		case errors.Is(err, ErrRejected):
 			return nil, err
 		case ctx.Err() != nil:
