@@ -139,6 +139,8 @@ func (d *httpDoor) try(kind grains.Kind, command, id string, body any, o opts) (
 		method, path = http.MethodGet, "/v1/orders?quoteId="+url.QueryEscape(id)
 	case command == "get":
 		method, path = http.MethodGet, "/v1/"+string(kind)+"s/"+id
+	case kind == grains.KindOrder && command == "tasks":
+		method, path = http.MethodGet, "/v1/orders/"+id+"/tasks"
 	case kind == grains.KindQuote && command == "create":
 		path = "/v1/quotes"
 	case kind == grains.KindQuote && command == "addLine":

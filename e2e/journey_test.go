@@ -186,6 +186,7 @@ func journey(t *testing.T, d door) journeyResult {
 	if os.Status != order.StatusCompleted || og.ETag == "" {
 		t.Fatalf("GET order: status %q etag %q", os.Status, og.ETag)
 	}
+	checkAttempts(t, d, os)
 
 	// The quote links its order and did not move.
 	final := d.do(t, grains.KindQuote, "get", id, nil, opts{}).expect(t, "get accepted quote", 200)
@@ -199,6 +200,42 @@ func journey(t *testing.T, d door) journeyResult {
 	// A second acceptance is refused.
 	d.do(t, grains.KindQuote, "accept", id, nil, opts{}).expectProblem(t, "second accept", 409, "invalid_transition")
 	return journeyResult{quoteID: id, orderID: wantOrder, acceptETag: accepted.ETag}
+}
+
+// orderTasks is the body of the order's task view.
+type orderTasks struct {
+	OrderID string `json:"orderId"`
+	Items   []struct {
+		TaskID   string `json:"taskId"`
+		Status   string `json:"status"`
+		Attempts []struct {
+			N           int    `json:"n"`
+			Operation   string `json:"operation"`
+			ExternalKey string `json:"externalKey"`
+			Outcome     string `json:"outcome"`
+			EndedAt     string `json:"endedAt"`
+		} `json:"attempts"`
+	} `json:"items"`
+}
+
+// checkAttempts reads a completed order's tasks through d: every task is
+// done after exactly one recorded call that succeeded (the simulators
+// neither fail nor lose replies here).
+func checkAttempts(t *testing.T, d door, o order.State) {
+	t.Helper()
+	r := d.do(t, grains.KindOrder, "tasks", o.ID, nil, opts{}).expect(t, "order tasks", 200)
+	var ts orderTasks
+	r.decode(t, &ts)
+	if ts.OrderID != o.ID || len(ts.Items) != len(o.Tasks) {
+		t.Fatalf("task view of %s: %s", o.ID, r.Body)
+	}
+	for i, it := range ts.Items {
+		if it.TaskID != o.Tasks[i].TaskID || it.Status != "done" || len(it.Attempts) != 1 ||
+			it.Attempts[0].N != 1 || it.Attempts[0].Outcome != "succeeded" || it.Attempts[0].EndedAt == "" ||
+			it.Attempts[0].Operation == "query" || !strings.HasSuffix(it.Attempts[0].ExternalKey, ":"+it.TaskID) {
+			t.Fatalf("task %d of the view: %+v\n%s", i, it, r.Body)
+		}
+	}
 }
 
 func TestJourneyHTTP(t *testing.T) {

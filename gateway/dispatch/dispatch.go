@@ -93,6 +93,9 @@ type Deps struct {
 	Orders Orders
 	// Catalog serves catalog.get; nil answers it with "unavailable".
 	Catalog Catalog
+	// Attempts adds the worker's attempt records to order tasks; nil shows
+	// tasks without them.
+	Attempts Attempts
 	// NewID assigns the id of a created quote without idempotency key.
 	// Default NewQuoteID.
 	NewID func() string

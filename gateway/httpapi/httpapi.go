@@ -51,6 +51,9 @@ type Deps struct {
 	Artifacts dispatch.Artifacts
 	// Seller names a tenant on its documents; nil uses the tenant id.
 	Seller func(grains.TenantID) string
+	// Attempts shows the worker's attempt records with the order tasks;
+	// nil shows tasks without them.
+	Attempts dispatch.Attempts
 }
 
 // Headers of the API.
@@ -83,7 +86,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) (http.Handler, error) {
 		return nil, errors.New("httpapi: Deps.Verifier is required")
 	}
 	disp, err := dispatch.New(dispatch.Deps{Sender: deps.Sender, Reader: deps.Reader, Orders: deps.Orders, Catalog: deps.Catalog, NewID: deps.NewID,
-		Artifacts: deps.Artifacts, Seller: deps.Seller})
+		Artifacts: deps.Artifacts, Seller: deps.Seller, Attempts: deps.Attempts})
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: %w", err)
 	}
@@ -324,6 +327,13 @@ func (s *server) listOrders(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 	defer cancel()
 	s.reply(w, r, s.disp.OrdersForQuote(ctx, info(r).principal, q, r.URL.Path))
+}
+
+// orderTasks answers the order's tasks with their attempt records.
+func (s *server) orderTasks(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	defer cancel()
+	s.reply(w, r, s.disp.OrderTasks(ctx, info(r).principal, r.PathValue("id"), r.URL.Path))
 }
 
 func (s *server) catalog(w http.ResponseWriter, r *http.Request) {

@@ -43,6 +43,10 @@ const (
 // {"quoteId": "..."}.
 const CommandListByQuote = "list"
 
+// CommandTasks reads an order's tasks with their attempt records:
+// order.tasks with the order id in the Grainline-Id header.
+const CommandTasks = "tasks"
+
 // Config tunes the NATS front door. The zero value is usable: New fills in
 // the defaults.
 type Config struct {
@@ -112,6 +116,9 @@ type Deps struct {
 	Artifacts dispatch.Artifacts
 	// Seller names a tenant on its documents; nil uses the tenant id.
 	Seller func(grains.TenantID) string
+	// Attempts shows the worker's attempt records with the order tasks;
+	// nil shows tasks without them.
+	Attempts dispatch.Attempts
 }
 
 // Server answers requests on NATS.
@@ -143,7 +150,7 @@ func New(cfg Config, nc *nats.Conn, deps Deps, log *slog.Logger) (*Server, error
 		return nil, errors.New("natsapi: a connection, a logger and Deps.Verifier are required")
 	}
 	disp, err := dispatch.New(dispatch.Deps{Sender: deps.Sender, Reader: deps.Reader, Orders: deps.Orders, Catalog: deps.Catalog, NewID: deps.NewID,
-		Artifacts: deps.Artifacts, Seller: deps.Seller})
+		Artifacts: deps.Artifacts, Seller: deps.Seller, Attempts: deps.Attempts})
 	if err != nil {
 		return nil, fmt.Errorf("natsapi: %w", err)
 	}
@@ -277,6 +284,9 @@ func (s *Server) serve(ctx context.Context, msg *nats.Msg, corr string, tenant *
 			return dispatch.Fail(grains.Errorf(grains.CodeBadRequest, `order.list needs a body {"quoteId": "..."}`), instance)
 		}
 		return s.disp.OrdersForQuote(ctx, p, q.QuoteID, instance)
+	}
+	if kind == grains.KindOrder && command == CommandTasks {
+		return s.disp.OrderTasks(ctx, p, msg.Header.Get(HeaderID), instance)
 	}
 	key, err := dispatch.ParseIdempotencyKey(msg.Header.Get(HeaderIdempotencyKey))
 	if err != nil {

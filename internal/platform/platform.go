@@ -472,15 +472,18 @@ func (p *Platform) startGateway(ctx context.Context, cats *catalogs, metrics *pr
 	if !ok {
 		return fmt.Errorf("platform: the truth store %T keeps no artifacts", p.Store)
 	}
+	// Order task views show the worker's attempt records from the same store.
+	attempts, _ := p.Store.(truth.AttemptStore)
 	if err := p.startNATS(ctx, natsapi.Deps{
 		Sender: p.grains, Reader: p.grains, Verifier: verifier, Orders: orders, Catalog: cats,
-		Artifacts: artifacts,
+		Artifacts: artifacts, Attempts: attempts,
 	}); err != nil {
 		return err
 	}
 	handler, err := httpapi.New(httpapi.Config{}, httpapi.Deps{
 		Sender: p.grains, Reader: p.grains, Verifier: verifier, Catalog: cats, Orders: orders,
 		Artifacts:  artifacts,
+		Attempts:   attempts,
 		Ready:      p.readiness(),
 		Registerer: metrics, Gatherer: metrics,
 	}, p.log.With("component", "http"))
