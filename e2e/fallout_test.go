@@ -429,3 +429,41 @@ func TestDrillStuckTask(t *testing.T) {
 		}
 	})
 }
+
+// TestDrillUnsafeRecovery: billing times out and no query resolves it, so
+// the task fails with an unknown outcome. Completing or skipping it by hand
+// could leave the customer charged without service, or served without
+// charge: both are refused with 409 billing_outcome_unknown and the order is
+// unchanged. A retry is safe (the billing system dedupes by key) and
+// completes the order.
+func TestDrillUnsafeRecovery(t *testing.T) {
+	eachMode(t, func(t *testing.T, m mode) {
+		sys := newDrillSystems(t)
+		sys.billUnknown.Store(true)
+		e := startPlatform(t, m, platformOpts{systems: sys.adapters()})
+		ops := e.api("ops")
+		orderID := createV2Order(t, e, "dia-1g")
+		billing := plan.LineTaskID(orderID, "1", plan.TypeActivateBilling)
+
+		held := awaitOrderState(t, ops, orderID, "held", func(s order.State) bool { return s.Status == order.StatusHeld })
+		if len(held.Fallout) != 1 || held.Fallout[0].TaskID != billing || held.Fallout[0].Cause != order.CauseUnknownOutcome {
+			t.Fatalf("held order's fallout %+v", held.Fallout)
+		}
+		etag := ops.call(t, http.MethodGet, "/v1/orders/"+orderID, nil).expect(t, "get", 200).ETag
+		ops.call(t, http.MethodPost, taskPath(orderID, billing, "complete"), map[string]any{"reason": "customer says it works", "evidence": "call 42"}).
+			expectProblem(t, "complete billing of unknown outcome", 409, "billing_outcome_unknown")
+		// The relative form of the task in the path reaches the same task.
+		ops.call(t, http.MethodPost, "/v1/orders/"+orderID+"/tasks/"+url.PathEscape("1/"+plan.TypeActivateBilling)+"/skip", map[string]any{"reason": "skip billing"}).
+			expectProblem(t, "skip billing of unknown outcome", 409, "billing_outcome_unknown")
+		if got := ops.call(t, http.MethodGet, "/v1/orders/"+orderID, nil).expect(t, "get", 200).ETag; got != etag {
+			t.Fatalf("a refused recovery changed the order: %s -> %s", etag, got)
+		}
+
+		sys.billUnknown.Store(false)
+		ops.call(t, http.MethodPost, taskPath(orderID, billing, "retry"), map[string]any{"reason": "billing reachable again"}).expect(t, "retry billing", 200)
+		awaitOrderState(t, ops, orderID, "completed", func(s order.State) bool { return s.Status == order.StatusCompleted })
+		if n := len(sys.bill.Effects()); n != 1 {
+			t.Fatalf("billing has %d activations, want 1", n)
+		}
+	})
+}
