@@ -154,6 +154,8 @@ func (d *httpDoor) try(kind grains.Kind, command, id string, body any, o opts) (
 		path = "/v1/quotes/" + id + "/lines/" + lineID + "/characteristics"
 	case kind == grains.KindQuote && command == "attachDocument":
 		path = "/v1/quotes/" + id + "/attach-document"
+	case kind == grains.KindQuote && command == "renderDocument":
+		path = "/v1/quotes/" + id + "/document"
 	case kind == grains.KindQuote && command == "revision":
 		// NATS carries {"revision": n} in the body, HTTP in the path.
 		n, _ := body.(map[string]any)["revision"].(int)

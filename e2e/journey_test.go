@@ -156,17 +156,23 @@ func journey(t *testing.T, d door) journeyResult {
 	// both doors.
 	d.do(t, grains.KindQuote, "accept", id, nil, opts{}).expectProblem(t, "early accept", 409, "invalid_transition")
 
-	var accepted reply
-	for _, c := range []string{"price", "submit", "approve", "accept"} {
-		accepted = d.do(t, grains.KindQuote, c, id, nil, opts{}).expect(t, c, 200)
+	for _, c := range []string{"price", "submit", "approve"} {
+		d.do(t, grains.KindQuote, c, id, nil, opts{}).expect(t, c, 200)
 	}
+	// The customer accepts the rendered document of the approved revision.
+	d.do(t, grains.KindQuote, "accept", id, nil, opts{}).expectProblem(t, "accept without a document", 409, "document_required")
+	sha := renderDocument(t, d, id)
+	accepted := acceptDocument(t, d, id, sha)
 	accepted.decode(t, &q)
 	wantOrder := order.IDForQuote(id)
 	if q.Status != quote.StatusAccepted || q.OrderID != wantOrder || q.ApprovedPriceHash == "" || q.Price == nil {
 		t.Fatalf("accepted quote: status %q order %q hash %q price %v", q.Status, q.OrderID, q.ApprovedPriceHash, q.Price)
 	}
-	if accepted.ETag != `"6"` {
-		t.Fatalf("accepted quote etag %s, want \"6\" (create, addLine, price, submit, approve, accept)", accepted.ETag)
+	if q.Acceptance == nil || q.Acceptance.DocumentSHA256 != sha {
+		t.Fatalf("acceptance %+v does not name document %s", q.Acceptance, sha)
+	}
+	if accepted.ETag != `"7"` {
+		t.Fatalf("accepted quote etag %s, want \"7\" (create, addLine, price, submit, approve, attachDocument, accept)", accepted.ETag)
 	}
 
 	// The order appears, runs its one task and completes.

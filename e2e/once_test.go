@@ -26,6 +26,7 @@ func TestExactlyOneOrder(t *testing.T) {
 		d := newHTTPDoor(e.p.HTTPAddr, e.salesApprover())
 		quoteID := toApproved(t, d, firstOffering(t, d))
 		orderID := order.IDForQuote(quoteID)
+		accept := map[string]any{"documentSha256": renderDocument(t, d, quoteID)}
 
 		// Two acceptances at once, with different idempotency keys: the
 		// grain takes one command at a time, so exactly one wins.
@@ -36,7 +37,7 @@ func TestExactlyOneOrder(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				replies[i], errs[i] = d.try(grains.KindQuote, "accept", quoteID, nil, opts{idemKey: "accept-" + testenv.RandomSuffix()})
+				replies[i], errs[i] = d.try(grains.KindQuote, "accept", quoteID, accept, opts{idemKey: "accept-" + testenv.RandomSuffix()})
 			}()
 		}
 		wg.Wait()

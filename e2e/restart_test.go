@@ -229,7 +229,7 @@ func TestKillAndRestart(t *testing.T) {
 
 		d := newHTTPDoor(first.httpAddr, token)
 		quoteID := toApproved(t, d, firstOffering(t, d))
-		accepted := d.do(t, grains.KindQuote, "accept", quoteID, nil, opts{}).expect(t, "accept", 200)
+		accepted := acceptDocument(t, d, quoteID, renderDocument(t, d, quoteID))
 		orderID := order.IDForQuote(quoteID)
 
 		// Wait until the order exists and its task is with the (slow)

@@ -35,7 +35,7 @@ func TestCrossTenant(t *testing.T) {
 		id := createQuote(t, demo, "")
 		before := demo.do(t, grains.KindQuote, "addLine", id, map[string]any{"offeringId": offering, "quantity": 1}, opts{}).expect(t, "addLine", 200)
 		accepted := toApproved(t, demo, offering)
-		demo.do(t, grains.KindQuote, "accept", accepted, nil, opts{}).expect(t, "accept", 200)
+		acceptDocument(t, demo, accepted, renderDocument(t, demo, accepted))
 		ord := awaitOrder(t, demo, accepted, order.StatusCompleted)
 		if ord.ID != order.IDForQuote(accepted) {
 			t.Fatalf("order of quote %s is %s, want %s", accepted, ord.ID, order.IDForQuote(accepted))

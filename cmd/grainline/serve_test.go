@@ -284,9 +284,24 @@ func TestMultiProcessCluster(t *testing.T) {
 
 	// The journey completes on the surviving node.
 	q := ids[0]
-	for _, c := range []string{"price", "submit", "approve", "accept"} {
+	for _, c := range []string{"price", "submit", "approve"} {
 		a.must("POST", "/v1/quotes/"+q+"/"+c, c+"-"+q, map[string]any{}, http.StatusOK)
 	}
+	// The gateway process renders the document into the shared store and
+	// attaches it; acceptance names it. A retry after a 503 may find it
+	// attached already (200).
+	var doc map[string]any
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		code, m := a.do("POST", "/v1/quotes/"+q+"/document", "", map[string]any{})
+		if code == http.StatusCreated || code == http.StatusOK {
+			doc = m
+			break
+		}
+		if (code != http.StatusServiceUnavailable && code != 0) || time.Now().After(deadline) {
+			t.Fatalf("render document of %s: status %d %v", q, code, m)
+		}
+	}
+	a.must("POST", "/v1/quotes/"+q+"/accept", "accept-"+q, map[string]any{"documentSha256": doc["sha256"]}, http.StatusOK)
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		_, m := a.do("GET", "/v1/orders?quoteId="+q, "", nil)

@@ -513,7 +513,7 @@ func (p *Platform) verifier() (*auth.Verifier, error) {
 // Kinds returns the grain kinds with their events mapped to topics.
 func Kinds(topic func(string) string) []actors.Kind {
 	return []actors.Kind{
-		actors.NewKind(quote.WithPolicies(newPolicies().For), func(string) []string { return []string{topic(TopicQuoteEvents)} }, actors.WithCatalog()),
+		actors.NewKind(quote.New(quote.Options{PolicyFor: newPolicies().For, RequireDocument: true}), func(string) []string { return []string{topic(TopicQuoteEvents)} }, actors.WithCatalog()),
 		// Catalog versions are audited but publish no events: nothing
 		// downstream consumes them yet.
 		actors.NewKind(catalogbook.Behavior, func(string) []string { return nil }),
