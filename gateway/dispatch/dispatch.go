@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/grainline/grainline/actors/call"
@@ -33,6 +34,35 @@ type Catalog interface {
 // KindCatalog addresses the catalog in Request.Kind: the active version, and
 // the versions' lifecycle (catalog.go).
 const KindCatalog grains.Kind = "catalog"
+
+// Hub manages a tenant's event subscriptions (webhooks). Errors are
+// *grains.Error where they concern the request. It must be safe for
+// concurrent use.
+type Hub interface {
+	// Subscribe creates a subscription from a JSON body and returns its
+	// JSON (with the signing secret, shown this once) and id.
+	Subscribe(ctx context.Context, tenant grains.TenantID, actor string, body []byte) ([]byte, string, error)
+	// SubscriptionsJSON returns {"items": [...]}, without secrets.
+	SubscriptionsJSON(ctx context.Context, tenant grains.TenantID) ([]byte, error)
+	// SubscriptionJSON returns one subscription with its delivery state.
+	SubscriptionJSON(ctx context.Context, tenant grains.TenantID, id string) ([]byte, error)
+	// Unsubscribe deletes a subscription.
+	Unsubscribe(ctx context.Context, tenant grains.TenantID, actor, id string) error
+}
+
+// KindHub addresses event subscriptions in Request.Kind (not a grain).
+const KindHub grains.Kind = "hub"
+
+// The commands on KindHub besides CommandGet.
+const (
+	CommandList   = "list"
+	CommandDelete = "delete"
+)
+
+// RoleIntegration is the role that manages event subscriptions: a
+// subscription sends the tenant's order data to an outside URL, so it is
+// not given to every sales or ops user.
+const RoleIntegration = "integration"
 
 // CommandGet is the read command, valid for every kind.
 const CommandGet = "get"
@@ -96,6 +126,8 @@ type Deps struct {
 	// Attempts adds the worker's attempt records to order tasks; nil shows
 	// tasks without them.
 	Attempts Attempts
+	// Hub serves the hub commands; nil answers them with "unavailable".
+	Hub Hub
 	// NewID assigns the id of a created quote without idempotency key.
 	// Default NewQuoteID.
 	NewID func() string
@@ -167,6 +199,9 @@ func (d *Dispatcher) Do(ctx context.Context, req Request) Reply {
 	}
 	if req.Kind == KindCancelProductOrder {
 		return d.cancelProductOrder(ctx, req)
+	}
+	if req.Kind == KindHub {
+		return d.hub(ctx, req)
 	}
 	if req.Command == CommandGet {
 		return d.get(ctx, req)
@@ -321,6 +356,58 @@ func (d *Dispatcher) catalog(ctx context.Context, req Request) Reply {
 		return Fail(err, req.Instance)
 	}
 	return ok(http.StatusOK, body, "", 0)
+}
+
+// hub serves the hub commands: create (201), list, get, delete (204).
+func (d *Dispatcher) hub(ctx context.Context, req Request) Reply {
+	switch req.Command {
+	case CommandCreate, CommandList, CommandGet, CommandDelete:
+	default:
+		return Fail(grains.Errorf(grains.CodeNotFound, "no command %q on the hub", req.Command), req.Instance)
+	}
+	if !slices.Contains(req.Principal.Roles, RoleIntegration) {
+		return Fail(grains.Errorf(grains.CodeForbidden, "managing event subscriptions needs role %q", RoleIntegration), req.Instance)
+	}
+	if d.deps.Hub == nil {
+		return Fail(grains.Errorf(grains.CodeUnavailable, "the event hub is not configured"), req.Instance)
+	}
+	tenant := req.Principal.Tenant
+	if req.Command != CommandCreate && req.Command != CommandList {
+		if err := ValidID(req.ID); err != nil {
+			return Fail(err, req.Instance)
+		}
+	}
+	switch req.Command {
+	case CommandCreate:
+		payload, err := ObjectPayload(req.Payload)
+		if err != nil {
+			return Fail(err, req.Instance)
+		}
+		body, id, err := d.deps.Hub.Subscribe(ctx, tenant, req.Principal.Subject, payload)
+		if err != nil {
+			return Fail(err, req.Instance)
+		}
+		r := ok(http.StatusCreated, body, id, 0)
+		r.Location = "/v1/hub/" + id
+		return r
+	case CommandList:
+		body, err := d.deps.Hub.SubscriptionsJSON(ctx, tenant)
+		if err != nil {
+			return Fail(err, req.Instance)
+		}
+		return ok(http.StatusOK, body, "", 0)
+	case CommandGet:
+		body, err := d.deps.Hub.SubscriptionJSON(ctx, tenant, req.ID)
+		if err != nil {
+			return Fail(err, req.Instance)
+		}
+		return ok(http.StatusOK, body, req.ID, 0)
+	default: // CommandDelete
+		if err := d.deps.Hub.Unsubscribe(ctx, tenant, req.Principal.Subject, req.ID); err != nil {
+			return Fail(err, req.Instance)
+		}
+		return Reply{Status: http.StatusNoContent, ContentType: "application/json", ID: req.ID}
+	}
 }
 
 func ok(status int, body []byte, id string, revision int64) Reply {

@@ -66,6 +66,10 @@ func routes() []route {
 		{Method: "POST", Path: "/v1/catalog/versions/{version}/validate", serve: catalogCmd(dispatch.CatalogValidate)},
 		{Method: "POST", Path: "/v1/catalog/versions/{version}/publish", serve: catalogCmd(dispatch.CatalogPublish)},
 		{Method: "POST", Path: "/v1/catalog/versions/{version}/activate", serve: catalogCmd(dispatch.CatalogActivate)},
+		{Method: "POST", Path: "/v1/hub", serve: hubCmd(dispatch.CommandCreate)},
+		{Method: "GET", Path: "/v1/hub", serve: hubCmd(dispatch.CommandList)},
+		{Method: "GET", Path: "/v1/hub/{id}", serve: hubCmd(dispatch.CommandGet)},
+		{Method: "DELETE", Path: "/v1/hub/{id}", serve: hubCmd(dispatch.CommandDelete)},
 		{Method: "GET", Path: "/livez", Public: true, serve: (*server).livez},
 		{Method: "GET", Path: "/readyz", Public: true, serve: (*server).readyz},
 		{Method: "GET", Path: "/metrics", Public: true, serve: (*server).serveMetrics},
@@ -241,4 +245,26 @@ func etagMatches(header, etag string) bool {
 		}
 	}
 	return false
+}
+
+// hubCmd serves one command on the event hub's subscriptions.
+func hubCmd(name string) func(*server, http.ResponseWriter, *http.Request) {
+	return func(s *server, w http.ResponseWriter, r *http.Request) {
+		req := dispatch.Request{
+			Principal:     info(r).principal,
+			Kind:          dispatch.KindHub,
+			ID:            r.PathValue("id"),
+			Command:       name,
+			CorrelationID: correlation(r),
+			Instance:      r.URL.Path,
+		}
+		if name == dispatch.CommandCreate {
+			var err error
+			if req.Payload, err = s.readBody(w, r); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+		}
+		s.do(w, r, req)
+	}
 }

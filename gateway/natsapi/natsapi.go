@@ -109,6 +109,7 @@ type Deps struct {
 	Verifier *auth.Verifier // required
 	Orders   dispatch.Orders
 	Catalog  dispatch.Catalog
+	Hub      dispatch.Hub
 	// NewID assigns created quotes' ids. Default dispatch.NewQuoteID.
 	NewID func() string
 	// Artifacts keeps rendered quote documents (quote.renderDocument,
@@ -149,7 +150,7 @@ func New(cfg Config, nc *nats.Conn, deps Deps, log *slog.Logger) (*Server, error
 	if nc == nil || log == nil || deps.Verifier == nil {
 		return nil, errors.New("natsapi: a connection, a logger and Deps.Verifier are required")
 	}
-	disp, err := dispatch.New(dispatch.Deps{Sender: deps.Sender, Reader: deps.Reader, Orders: deps.Orders, Catalog: deps.Catalog, NewID: deps.NewID,
+	disp, err := dispatch.New(dispatch.Deps{Sender: deps.Sender, Reader: deps.Reader, Orders: deps.Orders, Catalog: deps.Catalog, Hub: deps.Hub, NewID: deps.NewID,
 		Artifacts: deps.Artifacts, Seller: deps.Seller, Attempts: deps.Attempts})
 	if err != nil {
 		return nil, fmt.Errorf("natsapi: %w", err)
@@ -235,6 +236,9 @@ func (s *Server) handle(msg *nats.Msg) {
 
 	out := nats.NewMsg(msg.Reply)
 	out.Data = rep.Body
+	if len(out.Data) == 0 {
+		out.Data = []byte("{}") // a 204: a reply body is never empty
+	}
 	h := out.Header
 	h.Set(HeaderStatus, strconv.Itoa(rep.Status))
 	h.Set(HeaderContentType, rep.ContentType)
