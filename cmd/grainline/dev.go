@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/grainline/grainline/internal/platform"
+	"github.com/grainline/grainline/streams/hub"
 )
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -21,6 +22,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	natsURL := fs.String("nats-url", envOr("GRAINLINE_NATS_URL", ""), "connect to this NATS server instead of starting one (env GRAINLINE_NATS_URL)")
 	maxBatch := fs.Int("max-batch", 512, "largest group-commit batch; 1 commits every command alone")
 	workerLatency := fs.Duration("worker-latency", 200*time.Millisecond, "latency of the simulated fulfillment system")
+	hubAttempts, hubTimeout := hubFlags(fs)
 	// Not for operators: tests that share one Kafka between runs namespace
 	// every topic and consumer group with it (platform.Config.TopicPrefix).
 	topicPrefix := fs.String("topic-prefix", "", "for tests: namespace for topics and consumer groups on a shared Kafka (lower case, ending in \"-\")")
@@ -42,6 +44,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		HTTPListen:    *httpAddr,
 		MaxBatch:      *maxBatch,
 		WorkerLatency: *workerLatency,
+		Hub:           hub.Config{Attempts: *hubAttempts, Timeout: *hubTimeout},
 		Log:           log,
 		TopicPrefix:   *topicPrefix,
 	}

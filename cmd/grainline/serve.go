@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/grainline/grainline/gateway/auth"
 	"github.com/grainline/grainline/internal/platform"
+	"github.com/grainline/grainline/streams/hub"
 )
 
 // runServe runs production roles against real services. Every mandatory
@@ -17,8 +19,8 @@ import (
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", stderr)
 	var problems []string
-	roles := fs.String("roles", envOr("GRAINLINE_ROLES", "node,gateway,relay,processors,worker"), "comma-separated roles: node, gateway, relay, processors, worker (env GRAINLINE_ROLES)")
-	pgDSN := fs.String("postgres", envOr("GRAINLINE_POSTGRES", ""), "PostgreSQL DSN; required by node, gateway, relay (env GRAINLINE_POSTGRES)")
+	roles := fs.String("roles", envOr("GRAINLINE_ROLES", "node,gateway,relay,processors,worker,hub"), "comma-separated roles: node, gateway, relay, processors, worker, hub (env GRAINLINE_ROLES)")
+	pgDSN := fs.String("postgres", envOr("GRAINLINE_POSTGRES", ""), "PostgreSQL DSN; required by node, gateway, relay, hub (env GRAINLINE_POSTGRES)")
 	brokers := fs.String("kafka", envOr("GRAINLINE_KAFKA", ""), "comma-separated Kafka brokers; required by gateway, relay, processors, worker (env GRAINLINE_KAFKA)")
 	natsURL := fs.String("nats-url", envOr("GRAINLINE_NATS_URL", ""), "NATS server URL; required by gateway (env GRAINLINE_NATS_URL)")
 	natsPrefix := fs.String("nats-prefix", envOr("GRAINLINE_NATS_PREFIX", "grainline"), "first token of command subjects (env GRAINLINE_NATS_PREFIX)")
@@ -33,6 +35,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	seedDemo := fs.Bool("seed-demo-catalog", false, "store the demo catalog for tenant \"demo\" if it has none")
 	applyTopology := fs.Bool("apply-topology", false, "create missing topics from topology.yaml at start (production runs 'grainline topology apply')")
 	workerLatency := fs.Duration("worker-latency", 200*time.Millisecond, "latency of the simulated fulfillment system (worker role)")
+	hubAttempts, hubTimeout := hubFlags(fs)
 	logLevel := logLevelFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -58,7 +61,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			problems = append(problems, msg)
 		}
 	}
-	need(*pgDSN != "" || !(has(platform.RoleNode) || has(platform.RoleGateway) || has(platform.RoleRelay)), "-postgres (GRAINLINE_POSTGRES) is required by the node, gateway and relay roles")
+	need(*pgDSN != "" || !(has(platform.RoleNode) || has(platform.RoleGateway) || has(platform.RoleRelay) || has(platform.RoleHub)), "-postgres (GRAINLINE_POSTGRES) is required by the node, gateway, relay and hub roles")
 	need(*brokers != "" || (len(rs) == 1 && has(platform.RoleNode)), "-kafka (GRAINLINE_KAFKA) is required by every role but node")
 	need(*natsURL != "" || !has(platform.RoleGateway), "-nats-url (GRAINLINE_NATS_URL) is required by the gateway role")
 	need(*jwtKeys != "" || !has(platform.RoleGateway), "-jwt-public-keys (GRAINLINE_JWT_PUBLIC_KEYS) is required by the gateway role")
@@ -75,6 +78,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		MaxBatch:        *maxBatch,
 		TopicPrefix:     *topicPrefix,
 		WorkerLatency:   *workerLatency,
+		Hub:             hub.Config{Attempts: *hubAttempts, Timeout: *hubTimeout},
 		Roles:           rs,
 		NoSeed:          !*seedDemo,
 		NoTopologyApply: !*applyTopology,
@@ -121,4 +125,11 @@ func envInt(name string, def int, problems *[]string) int {
 		return def
 	}
 	return n
+}
+
+// hubFlags defines the event hub's delivery flags (hub role).
+func hubFlags(fs *flag.FlagSet) (attempts *int, timeout *time.Duration) {
+	attempts = fs.Int("hub-attempts", 10, "event hub: delivery attempts per event and subscriber before it is given up")
+	timeout = fs.Duration("hub-timeout", 10*time.Second, "event hub: timeout of one webhook POST")
+	return attempts, timeout
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/grainline/grainline/connectors/truth/embedded"
 	"github.com/grainline/grainline/connectors/truth/postgres"
 	"github.com/grainline/grainline/gateway/auth"
+	"github.com/grainline/grainline/gateway/dispatch"
 	"github.com/grainline/grainline/gateway/httpapi"
 	"github.com/grainline/grainline/gateway/natsapi"
 	"github.com/grainline/grainline/grains"
@@ -46,6 +47,7 @@ import (
 	"github.com/grainline/grainline/migrations"
 	"github.com/grainline/grainline/streams/fulfillment"
 	"github.com/grainline/grainline/streams/fulfillment/sim"
+	"github.com/grainline/grainline/streams/hub"
 	"github.com/grainline/grainline/streams/intake"
 	"github.com/grainline/grainline/streams/router"
 	"github.com/grainline/grainline/tables/orderstatus"
@@ -100,6 +102,10 @@ type Config struct {
 	// WorkerSystems, when set, are the external systems the worker calls
 	// instead of simulators with WorkerLatency (failure drills).
 	WorkerSystems *fulfillment.Adapters
+	// Hub tunes the event hub's deliveries (hub role): Attempts, Timeout,
+	// Retry and MaxQueue; brokers, group and topics are set by the
+	// platform. Zero fields take hub.Config's defaults.
+	Hub hub.Config
 	// NoStreams runs without Kafka: no relay, processors or worker (the
 	// benchmark of the command path alone). Default false.
 	NoStreams bool
@@ -166,10 +172,11 @@ const (
 	RoleRelay      Role = "relay"      // outbox relay to Kafka
 	RoleProcessors Role = "processors" // intake, command router, order-status table
 	RoleWorker     Role = "worker"     // simulated fulfillment worker
+	RoleHub        Role = "hub"        // event hub: webhook deliveries of order events
 )
 
 // AllRoles lists every role, in start order.
-var AllRoles = []Role{RoleNode, RoleRelay, RoleProcessors, RoleWorker, RoleGateway}
+var AllRoles = []Role{RoleNode, RoleRelay, RoleProcessors, RoleWorker, RoleHub, RoleGateway}
 
 // ParseRoles parses a comma-separated role list.
 func ParseRoles(s string) ([]Role, error) {
@@ -180,7 +187,7 @@ func ParseRoles(s string) ([]Role, error) {
 			continue
 		}
 		if !slices.Contains(AllRoles, r) {
-			return nil, fmt.Errorf("platform: unknown role %q (roles: node, gateway, relay, processors, worker)", r)
+			return nil, fmt.Errorf("platform: unknown role %q (roles: node, gateway, relay, processors, worker, hub)", r)
 		}
 		if !slices.Contains(out, r) {
 			out = append(out, r)
@@ -218,6 +225,7 @@ type Platform struct {
 	signing func(auth.Claims, time.Duration) (string, error)
 	grains  grainCaller // the node, or a cluster client
 	orders  *orderstatus.Reader
+	hubs    *hub.Registry // event subscriptions (gateway and hub roles)
 	relay   *kafka.Relay
 	closers []func(ctx context.Context) error // run in reverse on Close
 	cancel  context.CancelFunc
@@ -261,8 +269,8 @@ func (p *Platform) start(ctx, runCtx context.Context) (err error) {
 		}
 	}
 	// The worker keeps its attempt records in the truth store.
-	needStore := p.has(RoleNode) || p.has(RoleRelay) || p.has(RoleGateway) || (p.has(RoleWorker) && !cfg.NoStreams)
-	needKafka := !cfg.NoStreams && (p.has(RoleRelay) || p.has(RoleProcessors) || p.has(RoleWorker) || p.has(RoleGateway))
+	needStore := p.has(RoleNode) || p.has(RoleRelay) || p.has(RoleGateway) || (p.has(RoleWorker) && !cfg.NoStreams) || p.has(RoleHub)
+	needKafka := !cfg.NoStreams && (p.has(RoleRelay) || p.has(RoleProcessors) || p.has(RoleWorker) || p.has(RoleGateway) || p.has(RoleHub))
 
 	var relayLock func(ctx context.Context) (func(), func(context.Context) error, bool, error)
 	if needStore {
@@ -271,6 +279,13 @@ func (p *Platform) start(ctx, runCtx context.Context) (err error) {
 		}
 	}
 	cats := newCatalogs(p.Store, nil)
+	if p.Store != nil && (p.has(RoleGateway) || p.has(RoleHub)) {
+		// One registry for both roles in a process: a subscription made
+		// through the gateway reaches this process's deliveries at once.
+		if p.hubs, err = hub.NewRegistry(p.Store, hub.RegistryConfig{}); err != nil {
+			return err
+		}
+	}
 
 	var kcfg kafka.Config
 	if needKafka {
@@ -475,13 +490,13 @@ func (p *Platform) startGateway(ctx context.Context, cats *catalogs, metrics *pr
 	// Order task views show the worker's attempt records from the same store.
 	attempts, _ := p.Store.(truth.AttemptStore)
 	if err := p.startNATS(ctx, natsapi.Deps{
-		Sender: p.grains, Reader: p.grains, Verifier: verifier, Orders: orders, Catalog: cats,
+		Sender: p.grains, Reader: p.grains, Verifier: verifier, Orders: orders, Catalog: cats, Hub: p.hubAPI(),
 		Artifacts: artifacts, Attempts: attempts,
 	}); err != nil {
 		return err
 	}
 	handler, err := httpapi.New(httpapi.Config{}, httpapi.Deps{
-		Sender: p.grains, Reader: p.grains, Verifier: verifier, Catalog: cats, Orders: orders,
+		Sender: p.grains, Reader: p.grains, Verifier: verifier, Catalog: cats, Orders: orders, Hub: p.hubAPI(),
 		Artifacts:  artifacts,
 		Attempts:   attempts,
 		Ready:      p.readiness(),
@@ -491,6 +506,14 @@ func (p *Platform) startGateway(ctx context.Context, cats *catalogs, metrics *pr
 		return err
 	}
 	return p.startHTTP(handler)
+}
+
+// hubAPI is the gateway's view of the hub registry: nil without one.
+func (p *Platform) hubAPI() dispatch.Hub {
+	if p.hubs == nil {
+		return nil
+	}
+	return p.hubs
 }
 
 // verifier checks tokens with the configured public keys or, without any,
@@ -661,6 +684,16 @@ func (p *Platform) startStreams(ctx context.Context, kcfg kafka.Config) error {
 			return err
 		}
 		p.supervise(ctx, "worker", wk.Run)
+	}
+	if p.has(RoleHub) {
+		hcfg := p.cfg.Hub
+		hcfg.Brokers, hcfg.Group = brokers, p.group("oms-hub")
+		hcfg.OrderEvents, hcfg.DeadLetter = goka.Stream(p.topic(TopicOrderEvents)), dl
+		hp, err := hub.New(hcfg, p.hubs, p.log.With("component", "hub"), kcfg.GokaOptions()...)
+		if err != nil {
+			return err
+		}
+		p.supervise(ctx, "hub", hp.Run)
 	}
 	if p.has(RoleGateway) {
 		// The gateway reads the order-status table through a view.
