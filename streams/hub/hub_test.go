@@ -12,6 +12,7 @@ import (
 	"github.com/grainline/grainline/connectors/kafka"
 	"github.com/grainline/grainline/connectors/truth/embedded"
 	"github.com/grainline/grainline/grains"
+	"github.com/grainline/grainline/grains/order"
 )
 
 func TestSignKnownVector(t *testing.T) {
@@ -308,5 +309,18 @@ func TestRegistry(t *testing.T) {
 	}
 	if err := reg.Unsubscribe(ctx, "a", "alice", id); grains.CodeOf(err) != grains.CodeNotFound {
 		t.Fatalf("second delete: %v", err)
+	}
+}
+
+// TestEveryOrderEventIsMapped fails when the order grain gains an event the
+// hub does not know: decide how it is published.
+func TestEveryOrderEventIsMapped(t *testing.T) {
+	for _, ev := range []string{order.EvCreated, order.EvTaskRequested, order.EvTaskCompleted, order.EvTaskFailed,
+		order.EvCompleted, order.EvFailed, order.EvCancelled, order.EvTaskSkipped, order.EvTaskReconciled,
+		order.EvTaskAwaiting, order.EvFalloutOpened, order.EvFalloutAssigned, order.EvFalloutResolved,
+		order.EvCancellationRequested} {
+		if TMFEventType(ev) == "" {
+			t.Errorf("order event %s is not published", ev)
+		}
 	}
 }

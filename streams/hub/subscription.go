@@ -123,15 +123,28 @@ const (
 )
 
 // eventTypes maps order event types to the TMF event type delivered for
-// them. Order events not listed are not published.
+// them, by type alone so that a redelivered event is published the same way:
+// the events that exist to move the order's state (completion, failure,
+// cancellation and its request, a fallout case that holds the order or
+// releases it) are state changes; task progress is an attribute change, even
+// the first task request that moves the order from acknowledged to
+// inProgress (its event.productOrder.state says so). Order events not
+// listed are not published.
 var eventTypes = map[string]string{
-	"OrderCreated":             EventCreate,
-	"OrderCompleted":           EventStateChange,
-	"OrderFailed":              EventStateChange,
-	"OrderCancelled":           EventStateChange,
-	"FulfillmentTaskRequested": EventAttributeChange,
-	"FulfillmentTaskCompleted": EventAttributeChange,
-	"FulfillmentTaskFailed":    EventAttributeChange,
+	"OrderCreated":               EventCreate,
+	"OrderCompleted":             EventStateChange,
+	"OrderFailed":                EventStateChange,
+	"OrderCancelled":             EventStateChange,
+	"OrderCancellationRequested": EventStateChange,
+	"FalloutOpened":              EventStateChange,
+	"FalloutResolved":            EventStateChange,
+	"FalloutAssigned":            EventAttributeChange,
+	"FulfillmentTaskRequested":   EventAttributeChange,
+	"FulfillmentTaskCompleted":   EventAttributeChange,
+	"FulfillmentTaskFailed":      EventAttributeChange,
+	"FulfillmentTaskSkipped":     EventAttributeChange,
+	"FulfillmentTaskReconciled":  EventAttributeChange,
+	"FulfillmentTaskAwaiting":    EventAttributeChange,
 }
 
 // TMFEventType returns the TMF event type published for an order event
