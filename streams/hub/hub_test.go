@@ -10,9 +10,13 @@ import (
 	"time"
 
 	"github.com/grainline/grainline/connectors/kafka"
+	"github.com/grainline/grainline/connectors/truth"
 	"github.com/grainline/grainline/connectors/truth/embedded"
+	"github.com/grainline/grainline/connectors/truth/postgres"
 	"github.com/grainline/grainline/grains"
 	"github.com/grainline/grainline/grains/order"
+	"github.com/grainline/grainline/internal/testenv"
+	"github.com/grainline/grainline/migrations"
 )
 
 func TestSignKnownVector(t *testing.T) {
@@ -224,12 +228,34 @@ func TestTrackerCommitsInOrder(t *testing.T) {
 	}
 }
 
-func TestRegistry(t *testing.T) {
-	st, err := embedded.Open(embedded.Config{Dir: t.TempDir()}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+// stores opens each truth store adapter: embedded, and PostgreSQL with the
+// migrations applied to a fresh database.
+func stores(t *testing.T, f func(t *testing.T, st truth.Store)) {
+	t.Run("embedded", func(t *testing.T) {
+		st, err := embedded.Open(embedded.Config{Dir: t.TempDir()}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		f(t, st)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		ctx := context.Background()
+		pg, err := postgres.Open(ctx, postgres.Config{DSN: testenv.PostgresDB(t)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pg.Close() })
+		if _, err := migrations.Up(ctx, pg.Pool()); err != nil {
+			t.Fatal(err)
+		}
+		f(t, pg)
+	})
+}
+
+func TestRegistry(t *testing.T) { stores(t, testRegistry) }
+
+func testRegistry(t *testing.T, st truth.Store) {
 	reg, err := NewRegistry(st, RegistryConfig{MaxPerTenant: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -309,6 +335,25 @@ func TestRegistry(t *testing.T) {
 	}
 	if err := reg.Unsubscribe(ctx, "a", "alice", id); grains.CodeOf(err) != grains.CodeNotFound {
 		t.Fatalf("second delete: %v", err)
+	}
+
+	// Creates and deletes are audited.
+	tr, ok := st.(interface {
+		AuditTrail(ctx context.Context, key truth.Key) ([]truth.Audit, error)
+	})
+	if !ok {
+		t.Fatalf("%T has no AuditTrail", st)
+	}
+	recs, err := tr.AuditTrail(ctx, subsKey("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, r := range recs {
+		actions = append(actions, r.Actor+":"+r.Action)
+	}
+	if strings.Join(actions, ",") != "alice:subscribeHub,alice:subscribeHub,alice:unsubscribeHub" {
+		t.Fatalf("audit trail %v", actions)
 	}
 }
 
