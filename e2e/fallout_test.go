@@ -39,6 +39,7 @@ type drillSystems struct {
 	note *sim.Notification
 
 	invFailing  atomic.Bool // every reservation fails technically
+	invUnknown  atomic.Bool // every reservation and query times out
 	billUnknown atomic.Bool // every activation and query times out
 
 	mu    sync.Mutex
@@ -79,7 +80,7 @@ func newDrillSystems(t *testing.T) *drillSystems {
 }
 
 func (d *drillSystems) adapters() *fulfillment.Adapters {
-	return &fulfillment.Adapters{Inventory: d.inv, Provisioning: gatedProvisioning{d}, Billing: unknownBilling{d},
+	return &fulfillment.Adapters{Inventory: unknownInventory{d}, Provisioning: gatedProvisioning{d}, Billing: unknownBilling{d},
 		Notification: gatedNotification{d}}
 }
 
@@ -141,6 +142,26 @@ func (g gatedNotification) Notify(ctx context.Context, req fulfillment.Request) 
 }
 
 var errBillingTimeout = errors.New("billing: no reply within the deadline")
+
+var errInventoryTimeout = errors.New("inventory: no reply within the deadline")
+
+type unknownInventory struct{ d *drillSystems }
+
+func (u unknownInventory) Reserve(ctx context.Context, req fulfillment.Request) (fulfillment.Receipt, error) {
+	if u.d.invUnknown.Load() {
+		return fulfillment.Receipt{}, errInventoryTimeout
+	}
+	return u.d.inv.Reserve(ctx, req)
+}
+
+func (u unknownInventory) Query(ctx context.Context, key string) (fulfillment.Receipt, bool, error) {
+	if u.d.invUnknown.Load() {
+		return fulfillment.Receipt{}, false, errInventoryTimeout
+	}
+	return u.d.inv.Query(ctx, key)
+}
+
+func (u unknownInventory) Release(ctx context.Context, key string) error { return u.d.inv.Release(ctx, key) }
 
 type unknownBilling struct{ d *drillSystems }
 
@@ -464,6 +485,36 @@ func TestDrillUnsafeRecovery(t *testing.T) {
 		awaitOrderState(t, ops, orderID, "completed", func(s order.State) bool { return s.Status == order.StatusCompleted })
 		if n := len(sys.bill.Effects()); n != 1 {
 			t.Fatalf("billing has %d activations, want 1", n)
+		}
+	})
+}
+
+// TestDrillReconcileFirst: the inventory times out and no query resolves it,
+// so the reservation's outcome is unknown. Retrying it blind could reserve
+// twice: 409 reconcile_first. Ops checks the inventory, records the
+// reservation absent, and the retry then completes the order.
+func TestDrillReconcileFirst(t *testing.T) {
+	eachMode(t, func(t *testing.T, m mode) {
+		sys := newDrillSystems(t)
+		sys.invUnknown.Store(true)
+		e := startPlatform(t, m, platformOpts{systems: sys.adapters()})
+		ops := e.api("ops")
+		orderID := createV2Order(t, e, "dia-1g")
+		reserve := plan.LineTaskID(orderID, "1", plan.TypeReserveInventory)
+
+		held := awaitOrderState(t, ops, orderID, "held", func(s order.State) bool { return s.Status == order.StatusHeld })
+		if len(held.Fallout) != 1 || held.Fallout[0].Cause != order.CauseUnknownOutcome || held.Tasks[0].Outcome != order.OutcomeUnknown {
+			t.Fatalf("held order: fallout %+v tasks %+v", held.Fallout, held.Tasks)
+		}
+		ops.call(t, http.MethodPost, taskPath(orderID, reserve, "retry"), map[string]any{"reason": "try again"}).
+			expectProblem(t, "blind retry", 409, "reconcile_first")
+		sys.invUnknown.Store(false)
+		ops.call(t, http.MethodPost, taskPath(orderID, reserve, "reconcile"),
+			map[string]any{"reason": "checked the inventory", "effect": "absent", "evidence": "no reservation under the key"}).expect(t, "reconcile", 200)
+		ops.call(t, http.MethodPost, taskPath(orderID, reserve, "retry"), map[string]any{"reason": "reconciled: absent"}).expect(t, "retry", 200)
+		awaitOrderState(t, ops, orderID, "completed", func(s order.State) bool { return s.Status == order.StatusCompleted })
+		if n := len(sys.inv.Effects()); n != 1 {
+			t.Fatalf("inventory has %d reservations, want 1", n)
 		}
 	})
 }
