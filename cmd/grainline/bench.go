@@ -47,6 +47,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	tenant := fs.String("tenant", string(platform.DemoTenant), "the token's tenant, for -nats/-http")
 	configs := fs.String("configs", "baseline,group-commit", "in-process configurations to run, comma-separated (profiling one alone)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole invocation to this file")
+	flow := fs.String("flow", string(bench.FlowLines), "what each client does: lines (add and remove a line) or accept (whole sales: create to accept, rendering the document)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -83,6 +84,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		runConfigs = append(runConfigs, c)
 	}
+	if *flow != string(bench.FlowLines) && *flow != string(bench.FlowAccept) {
+		fmt.Fprintf(stderr, "-flow %q: want lines or accept\n", *flow)
+		return errUsage
+	}
 	if *maxBatch < 1 {
 		fmt.Fprintln(stderr, "-max-batch must be at least 1")
 		return errUsage
@@ -102,7 +107,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	base := bench.Config{
 		Clients: *clients, Quotes: *quotes, Duration: *duration, Commands: *commands, Warmup: *warmup,
-		Tenant: grains.TenantID(*tenant),
+		Tenant: grains.TenantID(*tenant), Flow: bench.Flow(*flow),
 	}
 	if *warmup == 0 {
 		base.Warmup = -1 // none, rather than the default
@@ -268,6 +273,21 @@ func printBench(w io.Writer, rows []benchRow) {
 	if len(ratios) > 0 {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, strings.Join(ratios, "\n"))
+	}
+	for _, r := range rows {
+		if r.res.Flow != bench.FlowAccept {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s %s %s: %d quotes accepted (%.1f/s), each rendering its document first\n",
+			r.config, r.store, r.res.Transport, r.res.Journeys, float64(r.res.Journeys)/r.res.Duration.Seconds())
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "command	count	p50 ms	p99 ms	max ms	")
+		for _, c := range []string{"create", "addLine", "price", "submit", "approve", "renderDocument", "accept"} {
+			if l, ok := r.res.PerCommand[c]; ok {
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t\n", c, l.Count, ms(l.P50), ms(l.P99), ms(l.Max))
+			}
+		}
+		tw.Flush()
 	}
 	for _, r := range rows {
 		if len(r.res.WarmupErrors) > 0 {

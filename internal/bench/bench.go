@@ -42,6 +42,18 @@ type Result struct {
 	// Batches and Commits are the committer's deltas over the window; both
 	// are zero when Config.CommitStats is not set.
 	Batches, Commits uint64
+	// Flow is the flow that ran. With FlowAccept, Journeys counts the
+	// quotes accepted inside the window and PerCommand breaks the latency
+	// down by command.
+	Flow       Flow
+	Journeys   uint64
+	PerCommand map[string]CommandLatency
+}
+
+// CommandLatency is the latency of one command of a flow.
+type CommandLatency struct {
+	Count         uint64
+	P50, P99, Max time.Duration
 }
 
 // ErrorCount returns the number of failed commands in the window.
@@ -95,9 +107,11 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (Result, error) {
 	defer snd.close()
 
 	r := &run{cfg: cfg, snd: snd, runID: runID()}
-	quotes, err := r.createQuotes(ctx)
-	if err != nil {
-		return Result{}, err
+	var quotes []string
+	if cfg.Flow == FlowLines {
+		if quotes, err = r.createQuotes(ctx); err != nil {
+			return Result{}, err
+		}
 	}
 	return r.load(ctx, quotes, newProgress(progress, string(cfg.Transport)))
 }
@@ -181,6 +195,8 @@ type clientStats struct {
 	hist         Histogram
 	errors       map[string]uint64
 	warmupErrors map[string]uint64
+	perCommand   map[string]*Histogram // FlowAccept only
+	journeys     uint64                // FlowAccept: accepts inside the window
 }
 
 func (r *run) slotsFor(client int, quotes []string) []slot {
@@ -205,6 +221,10 @@ func (r *run) load(ctx context.Context, quotes []string, prog *progress) (Result
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if cfg.Flow == FlowAccept {
+				r.journeyClient(ctx, c, &stats[c], stop)
+				return
+			}
 			r.client(ctx, c, r.slotsFor(c, quotes), &stats[c], stop)
 		}()
 	}
@@ -266,10 +286,18 @@ loop:
 	res := Result{
 		Transport: cfg.Transport, Clients: cfg.Clients, Quotes: len(quotes),
 		Errors: map[string]uint64{}, WarmupErrors: map[string]uint64{},
-		Latency: &Histogram{},
+		Latency: &Histogram{}, Flow: cfg.Flow,
 	}
+	perCommand := map[string]*Histogram{}
 	for i := range stats {
 		res.Latency.Merge(&stats[i].hist)
+		res.Journeys += stats[i].journeys
+		for name, h := range stats[i].perCommand {
+			if perCommand[name] == nil {
+				perCommand[name] = &Histogram{}
+			}
+			perCommand[name].Merge(h)
+		}
 		for code, n := range stats[i].errors {
 			res.Errors[code] += n
 		}
@@ -289,6 +317,12 @@ loop:
 	res.Max, res.Mean = res.Latency.Max(), res.Latency.Mean()
 	if cfg.CommitStats != nil {
 		res.Batches, res.Commits = batches1-batches0, commits1-commits0
+	}
+	if len(perCommand) > 0 {
+		res.PerCommand = map[string]CommandLatency{}
+		for name, h := range perCommand {
+			res.PerCommand[name] = CommandLatency{Count: h.Count(), P50: h.Quantile(0.50), P99: h.Quantile(0.99), Max: h.Max()}
+		}
 	}
 	if runErr == nil && res.Duration == 0 {
 		runErr = errors.New("bench: the measured window never opened")
@@ -347,34 +381,7 @@ func (r *run) client(ctx context.Context, id int, slots []slot, st *clientStats,
 			// was applied after all).
 			s.pending = ""
 		}
-		if ce != nil {
-			r.failed.Add(1)
-		} else {
-			r.ok.Add(1)
-		}
-
-		ws, we := r.windowStart.Load(), r.windowEnd.Load()
-		warmup := ws == 0 || int64(t0) < ws
-		switch {
-		case ce != nil && warmup:
-			st.warmupErrors[ce.Code]++
-		case ce != nil:
-			// Counted however late it failed: a failure is never hidden.
-			st.errors[ce.Code]++
-		case warmup, we > 0 && int64(t1) > we:
-			// Not inside the window.
-		case r.cfg.Commands > 0:
-			n := r.measured.Add(1)
-			if n <= int64(r.cfg.Commands) {
-				st.hist.Record(t1 - t0)
-			}
-			if n == int64(r.cfg.Commands) {
-				r.windowEnd.Store(int64(t1))
-				r.reachedOnce.Do(func() { close(r.reached) })
-			}
-		default:
-			st.hist.Record(t1 - t0)
-		}
+		r.measure(st, command, t0, t1, ce)
 
 		if ce != nil && ce.Status == 0 {
 			// The front door is unreachable: do not spin.

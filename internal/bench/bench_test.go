@@ -177,3 +177,38 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// The accept flow sells whole quotes: each journey renders and attaches its
+// document before the accept that names it, and every step is measured.
+func TestRunAcceptFlow(t *testing.T) {
+	p, tok := startPlatform(t, 0)
+	for _, tr := range []bench.Transport{bench.TransportNATS, bench.TransportHTTP} {
+		t.Run(string(tr), func(t *testing.T) {
+			cfg := baseConfig(p, tok, tr)
+			cfg.Flow = bench.FlowAccept
+			res, err := bench.Run(context.Background(), cfg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkResult(t, res)
+			if res.Flow != bench.FlowAccept || res.Journeys == 0 {
+				t.Fatalf("flow %q, %d journeys", res.Flow, res.Journeys)
+			}
+			for _, c := range []string{"create", "addLine", "price", "submit", "approve", "renderDocument", "accept"} {
+				if l := res.PerCommand[c]; l.Count == 0 || l.P50 <= 0 || l.P50 > l.Max {
+					t.Fatalf("%s: %+v", c, l)
+				}
+			}
+			// Journeys are the accepts inside the window; each followed a
+			// render of its own (journeys begun in the warm-up may have
+			// rendered before the window: at most one per client).
+			if res.Journeys != res.PerCommand["accept"].Count || res.PerCommand["accept"].Count > res.PerCommand["renderDocument"].Count+uint64(cfg.Clients) {
+				t.Fatalf("%d commands for %d journeys; per command %+v", res.Commands, res.Journeys, res.PerCommand)
+			}
+		})
+	}
+	_, err := bench.Run(context.Background(), bench.Config{Transport: bench.TransportNATS, NATSURL: "nats://x", Token: "x", Flow: "dance"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "Flow") {
+		t.Fatalf("unknown flow: %v", err)
+	}
+}

@@ -23,8 +23,26 @@ const (
 	TransportHTTP Transport = "http"
 )
 
+// Flow is what a simulated user does.
+type Flow string
+
+// Flows.
+const (
+	// FlowLines alternately adds and removes a line on the client's quotes:
+	// one durable command per request, the command path at its leanest.
+	FlowLines Flow = "lines"
+	// FlowAccept runs a whole sale per iteration on a fresh quote: create,
+	// addLine, price, submit, approve (as many levels as the policy asks),
+	// renderDocument (render the PDF, store the artifact, attach it) and
+	// accept naming the document's SHA-256. Every step is measured as a
+	// command; Result.Journeys counts the accepted quotes.
+	FlowAccept Flow = "accept"
+)
+
 // Config configures one benchmark run.
 type Config struct {
+	// Flow is what each client does. Default FlowLines.
+	Flow Flow
 	// Clients is the number of concurrent simulated users; each waits for
 	// its reply before sending its next command. Default 64.
 	Clients int
@@ -74,6 +92,9 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
+	if c.Flow == "" {
+		c.Flow = FlowLines
+	}
 	if c.Clients == 0 {
 		c.Clients = 64
 	}
@@ -130,6 +151,9 @@ func (c Config) Validate() error {
 	}
 	if c.Token == "" {
 		errs = append(errs, errors.New("bench: Token is required"))
+	}
+	if c.Flow != FlowLines && c.Flow != FlowAccept {
+		errs = append(errs, fmt.Errorf("bench: Flow %q must be %q or %q", c.Flow, FlowLines, FlowAccept))
 	}
 	switch c.Transport {
 	case TransportNATS:

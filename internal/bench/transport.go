@@ -167,6 +167,8 @@ func (s *httpSender) send(ctx context.Context, id, command, key string, body []b
 		method, path, body = http.MethodDelete, "/v1/quotes/"+url.PathEscape(id)+"/lines/"+url.PathEscape(b.LineID), nil
 	case "addLine":
 		path = "/v1/quotes/" + url.PathEscape(id) + "/lines"
+	case "renderDocument":
+		path = "/v1/quotes/" + url.PathEscape(id) + "/document"
 	default:
 		path = "/v1/quotes/" + url.PathEscape(id) + "/" + command
 	}
