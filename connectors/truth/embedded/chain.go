@@ -134,3 +134,69 @@ func (s *Store) rewriteAudit(tenant string, seq int64, reason string) error {
 	a.Reason = reason
 	return s.db.Set(ak, encodeAudit(&a), pebble.Sync)
 }
+
+var (
+	_ truth.AuditAppender    = (*Store)(nil)
+	_ truth.AuditTrailReader = (*Store)(nil)
+)
+
+// AppendAudit implements truth.AuditAppender: under the commit mutex, so
+// the records take their place in the chains between two commit batches,
+// in one synced pebble batch.
+func (s *Store) AppendAudit(ctx context.Context, records []truth.Audit) ([]truth.Audit, error) {
+	if len(records) == 0 {
+		return nil, nil
+	}
+	out := make([]truth.Audit, len(records))
+	for i := range records {
+		if err := truth.ValidateAudit(&records[i]); err != nil {
+			return nil, err
+		}
+		out[i] = records[i]
+		out[i].Aggregate.Tenant = out[i].Tenant
+	}
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.db.NewBatch()
+	defer b.Close()
+	audSeq := s.auditSeq
+	heads := map[string]truth.ChainHead{}
+	for i := range out {
+		a := &out[i]
+		head, ok := heads[a.Tenant]
+		if !ok {
+			var err error
+			if head, err = s.head(a.Tenant); err != nil {
+				return nil, fmt.Errorf("embedded: append audit: %w", err)
+			}
+		}
+		heads[a.Tenant] = head.Link(a)
+		audSeq++
+		ak := auditKey(a.Tenant, a.Aggregate.Kind, a.Aggregate.ID, audSeq)
+		if err := errors.Join(
+			b.Set(ak, encodeAudit(a), nil),
+			b.Set(chainKey(a.Tenant, a.Seq), ak, nil),
+			b.Set(headKey(a.Tenant), encodeHead(heads[a.Tenant]), nil),
+		); err != nil {
+			return nil, fmt.Errorf("embedded: append audit: %w", err)
+		}
+	}
+	if err := b.Set(metaAuditSeq, binary.BigEndian.AppendUint64(nil, uint64(audSeq)), nil); err != nil {
+		return nil, fmt.Errorf("embedded: append audit: %w", err)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return nil, fmt.Errorf("embedded: append audit: write batch: %w", err)
+	}
+	s.auditSeq = audSeq
+	for t, h := range heads {
+		s.heads[t] = h
+	}
+	return out, nil
+}

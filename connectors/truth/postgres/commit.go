@@ -365,13 +365,7 @@ func (s *Store) commitOnce(ctx context.Context, batch []truth.Commit, rounds [][
 // when no record is written). Records carry the aggregate's tenant and key
 // and At at stored precision, so the hash is over the stored values.
 func chainArgs(batch []truth.Commit, status map[int]int32, heads map[string]truth.ChainHead) (audit, moved []any) {
-	var (
-		tenant, kind, id, actor, action, reason, corr []string
-		rev, seq                                      []int64
-		at                                            []time.Time
-		detail, prev, hash                            [][]byte
-	)
-	touched := map[string]bool{}
+	var recs []truth.Audit
 	for i := range batch {
 		st, ok := status[i]
 		if !ok || st != 0 {
@@ -381,25 +375,13 @@ func chainArgs(batch []truth.Commit, status map[int]int32, heads map[string]trut
 		for j := range batch[i].Audit {
 			a := batch[i].Audit[j]
 			a.Tenant, a.Aggregate = k.Tenant, k
-			heads[k.Tenant] = heads[k.Tenant].Link(&a)
-			touched[k.Tenant] = true
-			tenant, kind, id, rev = append(tenant, k.Tenant), append(kind, k.Kind), append(id, k.ID), append(rev, a.Revision)
-			actor, action, reason, corr = append(actor, a.Actor), append(action, a.Action), append(reason, a.Reason), append(corr, a.CorrelationID)
-			at, detail, seq = append(at, a.At), append(detail, a.Detail), append(seq, a.Seq)
-			prev, hash = append(prev, a.PrevHash), append(hash, a.Hash)
+			recs = append(recs, a)
 		}
 	}
-	if len(tenant) == 0 {
+	if len(recs) == 0 {
 		return nil, nil
 	}
-	var ht []string
-	var hs []int64
-	var hh [][]byte
-	for t := range touched {
-		ht, hs, hh = append(ht, t), append(hs, heads[t].Seq), append(hh, heads[t].Hash)
-	}
-	return []any{tenant, kind, id, rev, actor, action, reason, corr, at, detail, seq, prev, hash},
-		[]any{ht, hs, hh}
+	return linkAudits(recs, heads)
 }
 
 // retryable reports errors after which the server rolled the batch back and

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/grainline/grainline/connectors/truth"
 )
@@ -23,6 +24,9 @@ func runChain(t *testing.T, h Harness) {
 		{"Tamper", testChainTamper},
 		{"Reopen", testChainReopen},
 		{"TenantIsolation", testChainTenants},
+		{"AppendAudit", testAppendAudit},
+		{"AppendAuditInvalid", testAppendAuditInvalid},
+		{"AppendAuditConcurrent", testAppendAuditConcurrent},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })
 	}
@@ -307,5 +311,163 @@ func testChainTenants(t *testing.T, h Harness) {
 	wantChain(t, s, "nobody", 0)
 	if head, err := chainReader(t, s).AuditHead(context.Background(), "nobody"); err != nil || head.Seq != 0 || len(head.Hash) != 0 {
 		t.Fatalf("head of unknown tenant: %+v, %v", head, err)
+	}
+}
+
+func appender(t testing.TB, s truth.Store) truth.AuditAppender {
+	t.Helper()
+	a, ok := s.(truth.AuditAppender)
+	if !ok {
+		t.Fatalf("%T does not implement truth.AuditAppender", s)
+	}
+	return a
+}
+
+// refusal is an audit-only record about key at rev.
+func refusal(key truth.Key, rev int64, reason string) truth.Audit {
+	return truth.Audit{
+		Tenant: key.Tenant, Aggregate: truth.Key{Kind: key.Kind, ID: key.ID}, Revision: rev,
+		Actor: "user:mallory", Action: "approve", Reason: reason, CorrelationID: "corr-refused",
+		At: base.Add(time.Hour + 123456789), Detail: []byte(`{"outcome":"refused"}`),
+	}
+}
+
+// Audit-only records join the chain between commits, are returned as
+// stored, show in the aggregate's trail and change no snapshot or outbox;
+// the chain continues after them, across a reopen too.
+func testAppendAudit(t *testing.T, h Harness) {
+	loc := h.NewLocation(t)
+	s := h.Open(t, loc)
+	q1 := quote("q1")
+	mustCommit(t, s, NewCommit(q1, 0, ""))
+	outboxBefore := len(pending(t, s))
+	in := refusal(q1, 1, "no authority")
+	in.Seq, in.Hash = 42, []byte("forged")
+	other := refusal(truth.Key{Tenant: "globex", Kind: "quote", ID: "g"}, 0, "no role")
+	got, err := appender(t, s).AppendAudit(context.Background(), []truth.Audit{in, other, refusal(q1, 1, "again")})
+	if err != nil {
+		t.Fatalf("AppendAudit: %v", err)
+	}
+	if len(got) != 3 || got[0].Seq != 2 || got[1].Seq != 1 || got[2].Seq != 3 || got[1].Tenant != "globex" {
+		t.Fatalf("appended records %+v; want acme seq 2, globex seq 1, acme seq 3", got)
+	}
+	if got[0].Aggregate != q1 || !got[0].At.Equal(truth.AuditTime(in.At)) {
+		t.Fatalf("appended record %+v: aggregate or time not as stored", got[0])
+	}
+	wantSnapshot(t, s, q1, 1)
+	if n := len(pending(t, s)); n != outboxBefore {
+		t.Fatalf("AppendAudit added outbox records: %d, was %d", n, outboxBefore)
+	}
+	mustCommit(t, s, NewCommit(q1, 1, ""))
+	recs := wantChain(t, s, "acme", 4)
+	wantChain(t, s, "globex", 1)
+	for i, want := range []struct {
+		action string
+		rev    int64
+	}{{"Touch", 1}, {"approve", 1}, {"approve", 1}, {"Touch", 2}} {
+		if recs[i].Action != want.action || recs[i].Revision != want.rev || recs[i].Aggregate != q1 {
+			t.Fatalf("chain record %d = %s rev %d on %v; want %s rev %d", i+1, recs[i].Action, recs[i].Revision, recs[i].Aggregate, want.action, want.rev)
+		}
+	}
+	if !sameAudit(recs[1], got[0]) || !bytes.Equal(recs[1].Hash, got[0].Hash) || !bytes.Equal(recs[1].PrevHash, recs[0].Hash) {
+		t.Fatalf("stored record 2 %+v differs from the one returned %+v", recs[1], got[0])
+	}
+	if recs[1].Reason != "no authority" || !bytes.Equal(recs[1].Detail, in.Detail) || recs[1].Actor != in.Actor || recs[1].CorrelationID != in.CorrelationID {
+		t.Fatalf("stored refusal %+v lost a field of %+v", recs[1], in)
+	}
+	trail := auditTrail(t, s, q1)
+	if len(trail) != 4 || trail[1].Seq != 2 || trail[2].Seq != 3 || trail[3].Seq != 4 {
+		t.Fatalf("trail of q1 = %+v, want chain records 1..4", trail)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = h.Open(t, loc)
+	t.Cleanup(func() { _ = s.Close() })
+	if _, err := appender(t, s).AppendAudit(context.Background(), []truth.Audit{refusal(q1, 2, "after reopen")}); err != nil {
+		t.Fatalf("AppendAudit after reopen: %v", err)
+	}
+	mustCommit(t, s, NewCommit(q1, 2, ""))
+	recs = wantChain(t, s, "acme", 6)
+	if recs[4].Reason != "after reopen" || recs[5].Revision != 3 {
+		t.Fatalf("after reopen: records 5, 6 = %+v, %+v", recs[4], recs[5])
+	}
+}
+
+// An invalid record fails the whole call and writes nothing.
+func testAppendAuditInvalid(t *testing.T, h Harness) {
+	s, _ := open(t, h)
+	q1 := quote("q1")
+	mustCommit(t, s, NewCommit(q1, 0, ""))
+	for _, bad := range []func(*truth.Audit){
+		func(a *truth.Audit) { a.Tenant = "" },
+		func(a *truth.Audit) { a.Aggregate.Kind = "" },
+		func(a *truth.Audit) { a.Aggregate.ID = "" },
+		func(a *truth.Audit) { a.Aggregate.Tenant = "globex" },
+		func(a *truth.Audit) { a.Action = "" },
+		func(a *truth.Audit) { a.Revision = -1 },
+	} {
+		r := refusal(q1, 1, "bad")
+		bad(&r)
+		_, err := appender(t, s).AppendAudit(context.Background(), []truth.Audit{refusal(q1, 1, "good"), r})
+		if !errors.Is(err, truth.ErrInvalidCommit) {
+			t.Fatalf("AppendAudit of %+v: %v, want ErrInvalidCommit", r, err)
+		}
+	}
+	wantChain(t, s, "acme", 1)
+	if got, err := appender(t, s).AppendAudit(context.Background(), nil); err != nil || len(got) != 0 {
+		t.Fatalf("AppendAudit of nothing: %v, %v", got, err)
+	}
+}
+
+// Writers that commit and writers that append, over one tenant, leave one
+// gapless chain holding every record exactly once.
+func testAppendAuditConcurrent(t *testing.T, h Harness) {
+	s, _ := open(t, h)
+	const writers, rounds = 6, 12
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := truth.Key{Tenant: "acme", Kind: "quote", ID: fmt.Sprintf("w%d", w)}
+			for r := range rounds {
+				if w%2 == 0 {
+					res, err := s.Commit(context.Background(), []truth.Commit{NewCommit(key, int64(r), "")})
+					if err == nil {
+						err = res[0]
+					}
+					if err != nil {
+						errs <- fmt.Errorf("writer %d round %d: %w", w, r, err)
+						return
+					}
+					continue
+				}
+				if _, err := appender(t, s).AppendAudit(context.Background(), []truth.Audit{refusal(key, 0, fmt.Sprint(r))}); err != nil {
+					errs <- fmt.Errorf("appender %d round %d: %w", w, r, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	recs := wantChain(t, s, "acme", writers*rounds)
+	seen := map[string]int{}
+	for _, a := range recs {
+		seen[a.Aggregate.ID+"/"+a.Action]++
+	}
+	for w := range writers {
+		action := "Touch"
+		if w%2 == 1 {
+			action = "approve"
+		}
+		if n := seen[fmt.Sprintf("w%d/%s", w, action)]; n != rounds {
+			t.Fatalf("writer %d has %d %s records in the chain, want %d", w, n, action, rounds)
+		}
 	}
 }
