@@ -94,6 +94,9 @@ type runtime struct {
 	log       *slog.Logger
 	// timers, when set, is woken by commits that set a timer due soon.
 	timers *Timers
+	// audits records commands refused for authority; nil when the store
+	// cannot append audit-only records.
+	audits truth.AuditAppender
 }
 
 // maxConflictRetries bounds how often a command is re-decided after losing a
@@ -216,7 +219,11 @@ func (g *grain[S]) handle(ctx context.Context, cmd *wirepb.GrainCommand) *wirepb
 			}
 		}
 		if err != nil {
-			return firstResult(errorReply(err))
+			rep := firstResult(errorReply(err))
+			if rep.ErrorCode == string(grains.CodeForbidden) {
+				g.auditRefusal(ctx, cmd, rep.ErrorMessage, env.Now)
+			}
+			return rep
 		}
 		if len(events) == 0 {
 			return firstResult(g.reply(false))
@@ -332,6 +339,34 @@ func (g *grain[S]) commit(cmd *wirepb.GrainCommand, next S, events []grains.Even
 		At:            env.Now,
 	}}
 	return c, nil
+}
+
+// refusalDetail marks an audit-only record of a refused command.
+var refusalDetail = []byte(`{"outcome":"refused","code":"` + string(grains.CodeForbidden) + `"}`)
+
+// auditRefusal records a command refused for authority in the tenant's
+// audit chain: who tried what on which aggregate, at its current revision,
+// and the refusal. The grain's state does not change. A failure to record
+// is logged; the caller is refused either way.
+func (g *grain[S]) auditRefusal(ctx context.Context, cmd *wirepb.GrainCommand, reason string, now time.Time) {
+	if g.rt.audits == nil {
+		return
+	}
+	_, err := g.rt.audits.AppendAudit(ctx, []truth.Audit{{
+		Tenant:        g.key.Tenant,
+		Aggregate:     g.key,
+		Revision:      g.revision,
+		Actor:         cmd.Actor,
+		Action:        cmd.Name,
+		Reason:        reason,
+		CorrelationID: cmd.CorrelationId,
+		At:            now,
+		Detail:        refusalDetail,
+	}})
+	if err != nil {
+		g.rt.log.Error("audit refused command", "tenant_id", g.key.Tenant, "kind", g.key.Kind, "id", g.key.ID,
+			"command", cmd.Name, "correlation_id", cmd.CorrelationId, "error", err)
+	}
 }
 
 // wakeTimers tells the node's timer service about timers a commit set.

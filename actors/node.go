@@ -95,6 +95,9 @@ type Store interface {
 
 // Deps are a node's collaborators.
 type Deps struct {
+	// Store is the truth store. When it implements truth.AuditAppender,
+	// a command a grain refuses with grains.CodeForbidden is recorded in
+	// the tenant's audit chain.
 	Store    Store
 	Catalogs CatalogSource // needed by kinds made WithCatalog
 	Kinds    []Kind
@@ -178,6 +181,7 @@ func StartNode(cfg Config, deps Deps) (n *Node, err error) {
 		return nil, err
 	}
 	rt := &runtime{store: deps.Store, committer: committer, catalogs: deps.Catalogs, now: deps.Now, log: deps.Log}
+	rt.audits, _ = deps.Store.(truth.AuditAppender)
 
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 		return deps.Log.With("component", "protoactor")

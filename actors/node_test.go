@@ -53,6 +53,11 @@ var counterBehavior = grains.Behavior[counterState]{
 				return nil, nil
 			}
 			return []grains.Event{counterEvent{Type: "Added", N: c.N}}, nil
+		case "guard":
+			if !env.HasRole("boss") {
+				return nil, grains.Errorf(grains.CodeForbidden, "guard requires role boss")
+			}
+			return []grains.Event{counterEvent{Type: "Added", N: 100}}, nil
 		case "sub":
 			if !s.Created {
 				return nil, grains.Errorf(grains.CodeNotFound, "no counter")
