@@ -117,16 +117,48 @@ func newEnv() (*cel.Env, error) {
 	)
 }
 
+// Problem is one reason a policy does not compile: the rule (its index in
+// the policy; -1 for the policy as a whole), the field at fault ("name",
+// "expr", "level"; "version" for the policy), a stable code ("required",
+// "duplicate", "range", "compile", "type") and what is wrong.
+type Problem struct {
+	Rule    int
+	Field   string
+	Code    string
+	Message string
+}
+
+// PolicyError lists every problem of a policy that does not compile. It
+// wraps ErrInvalidPolicy.
+type PolicyError struct {
+	Problems []Problem
+}
+
+func (e *PolicyError) Error() string {
+	msgs := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		msgs[i] = p.Message
+	}
+	return ErrInvalidPolicy.Error() + ": " + strings.Join(msgs, "; ")
+}
+
+// Unwrap makes errors.Is(err, ErrInvalidPolicy) hold.
+func (e *PolicyError) Unwrap() error { return ErrInvalidPolicy }
+
 // Compile checks and compiles rules as policy version. Every problem is
-// reported at once, each naming its rule; the error wraps ErrInvalidPolicy.
+// reported at once, each naming its rule; the error is a *PolicyError,
+// which wraps ErrInvalidPolicy.
 func Compile(version int, rules []Rule) (*Policy, error) {
 	env, err := newEnv()
 	if err != nil {
 		return nil, fmt.Errorf("approval: CEL environment: %w", err)
 	}
-	var problems []string
+	var problems []Problem
+	add := func(rule int, field, code, format string, args ...any) {
+		problems = append(problems, Problem{Rule: rule, Field: field, Code: code, Message: fmt.Sprintf(format, args...)})
+	}
 	if version < 1 {
-		problems = append(problems, fmt.Sprintf("version must be at least 1, got %d", version))
+		add(-1, "version", "range", "version must be at least 1, got %d", version)
 	}
 	seen := map[string]bool{}
 	p := &Policy{Version: version, Rules: append([]Rule(nil), rules...), programs: make([]cel.Program, len(rules)), compiled: true}
@@ -134,36 +166,36 @@ func Compile(version int, rules []Rule) (*Policy, error) {
 		name := r.Name
 		if name == "" {
 			name = fmt.Sprintf("#%d", i+1)
-			problems = append(problems, fmt.Sprintf("rule %s: name is required", name))
+			add(i, "name", "required", "rule %s: name is required", name)
 		} else if seen[name] {
-			problems = append(problems, fmt.Sprintf("rule %q: name is used twice", name))
+			add(i, "name", "duplicate", "rule %q: name is used twice", name)
 		}
 		seen[name] = true
 		if r.Level < 1 || r.Level > MaxLevel {
-			problems = append(problems, fmt.Sprintf("rule %q: level must be 1..%d, got %d", name, MaxLevel, r.Level))
+			add(i, "level", "range", "rule %q: level must be 1..%d, got %d", name, MaxLevel, r.Level)
 		}
 		if strings.TrimSpace(r.Expr) == "" {
-			problems = append(problems, fmt.Sprintf("rule %q: expression is required", name))
+			add(i, "expr", "required", "rule %q: expression is required", name)
 			continue
 		}
 		ast, iss := env.Compile(r.Expr)
 		if iss.Err() != nil {
-			problems = append(problems, fmt.Sprintf("rule %q: %s", name, oneLine(iss.Err().Error())))
+			add(i, "expr", "compile", "rule %q: %s", name, oneLine(iss.Err().Error()))
 			continue
 		}
 		if ast.OutputType() != cel.BoolType {
-			problems = append(problems, fmt.Sprintf("rule %q: expression must be a bool, is %s", name, ast.OutputType()))
+			add(i, "expr", "type", "rule %q: expression must be a bool, is %s", name, ast.OutputType())
 			continue
 		}
 		prg, err := env.Program(ast, cel.CostLimit(maxCost))
 		if err != nil {
-			problems = append(problems, fmt.Sprintf("rule %q: %s", name, oneLine(err.Error())))
+			add(i, "expr", "compile", "rule %q: %s", name, oneLine(err.Error()))
 			continue
 		}
 		p.programs[i] = prg
 	}
 	if len(problems) > 0 {
-		return nil, fmt.Errorf("%w: %s", ErrInvalidPolicy, strings.Join(problems, "; "))
+		return nil, &PolicyError{Problems: problems}
 	}
 	return p, nil
 }

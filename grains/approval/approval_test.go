@@ -2,6 +2,7 @@ package approval_test
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"sync"
@@ -215,5 +216,30 @@ func TestAuthority(t *testing.T) {
 		if got := approval.Authority(tt.roles); got != tt.want {
 			t.Errorf("Authority(%v) = %d, want %d", tt.roles, got, tt.want)
 		}
+	}
+}
+
+// Every problem is reported with its rule index and field.
+func TestCompileReportsProblemsByRuleAndField(t *testing.T) {
+	_, err := approval.Compile(0, []approval.Rule{
+		{Name: "ok", Expr: "true", Level: 1},
+		{Name: "bad-expr", Expr: "oneTimeTotal >", Level: 1},
+		{Name: "", Expr: "termMonths", Level: 10},
+		{Name: "ok", Expr: "customerSegment == 1", Level: 2},
+	})
+	var pe *approval.PolicyError
+	if !errors.As(err, &pe) || !errors.Is(err, approval.ErrInvalidPolicy) {
+		t.Fatalf("Compile: %v, want a *PolicyError wrapping ErrInvalidPolicy", err)
+	}
+	var got []string
+	for _, p := range pe.Problems {
+		got = append(got, fmt.Sprintf("%d/%s/%s", p.Rule, p.Field, p.Code))
+		if p.Message == "" || !strings.Contains(err.Error(), p.Message) {
+			t.Errorf("problem %+v: message missing from %q", p, err)
+		}
+	}
+	want := []string{"-1/version/range", "1/expr/compile", "2/name/required", "2/level/range", "2/expr/type", "3/name/duplicate", "3/expr/compile"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("problems %v, want %v", got, want)
 	}
 }
