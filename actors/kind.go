@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/grainline/grainline/connectors/truth"
 	"github.com/grainline/grainline/grains"
+	"github.com/grainline/grainline/grains/approval"
 	"github.com/grainline/grainline/grains/catalog"
 	"github.com/grainline/grainline/proto/wirepb"
 )
@@ -22,6 +24,8 @@ type Kind interface {
 	Name() grains.Kind
 	// handler returns the state machine of one activation.
 	handler(key truth.Key, rt *runtime) activation
+	// options are what the kind asks of the runtime.
+	options() kindOptions
 }
 
 // activation is the runtime side of one grain activation.
@@ -41,14 +45,24 @@ type TopicsFunc func(eventName string) []string
 type KindOption func(*kindOptions)
 
 type kindOptions struct {
-	needsCatalog bool
-	producer     string
+	needsCatalog   bool
+	policyCommands []string
+	producer       string
 }
 
 // WithCatalog makes the runtime pass the tenant's catalog in grains.Env: the
 // version the state is pinned to (Behavior.CatalogVersion), else the active
 // one.
 func WithCatalog() KindOption { return func(o *kindOptions) { o.needsCatalog = true } }
+
+// WithPolicy makes the runtime pass the tenant's approval policy in force
+// in grains.Env for the named commands only. It is read from the node's
+// PolicySource for each of them, so a policy published a moment ago
+// applies to the next one; other commands decide without it (env.Policy
+// nil), which keeps the read off their path.
+func WithPolicy(commands ...string) KindOption {
+	return func(o *kindOptions) { o.policyCommands = append(o.policyCommands, commands...) }
+}
 
 // NewKind binds behavior to the runtime; topics maps its events to topics.
 func NewKind[S any](behavior grains.Behavior[S], topics TopicsFunc, opts ...KindOption) Kind {
@@ -67,6 +81,8 @@ type kind[S any] struct {
 
 func (k *kind[S]) Name() grains.Kind { return k.b.Kind }
 
+func (k *kind[S]) options() kindOptions { return k.opts }
+
 func (k *kind[S]) handler(key truth.Key, rt *runtime) activation {
 	return &grain[S]{kind: k, key: key, rt: rt}
 }
@@ -77,6 +93,13 @@ func (k *kind[S]) handler(key truth.Key, rt *runtime) activation {
 // means). Safe for concurrent use.
 type CatalogSource interface {
 	Catalog(ctx context.Context, tenant grains.TenantID, version int) (*catalog.Catalog, error)
+}
+
+// PolicySource returns a tenant's approval policy in force, or nil and no
+// error when the tenant has none (the domain decides what that means). Safe
+// for concurrent use.
+type PolicySource interface {
+	Policy(ctx context.Context, tenant grains.TenantID) (*approval.Policy, error)
 }
 
 // Loader reads what an activation needs from the truth store.
@@ -90,6 +113,7 @@ type runtime struct {
 	store     Loader
 	committer *Committer
 	catalogs  CatalogSource
+	policies  PolicySource
 	now       func() time.Time
 	log       *slog.Logger
 	// timers, when set, is woken by commits that set a timer due soon.
@@ -195,6 +219,14 @@ func (g *grain[S]) handle(ctx context.Context, cmd *wirepb.GrainCommand) *wirepb
 			return errorReply(grains.Errorf(grains.CodeUnavailable, "catalog could not be read; retry later"))
 		}
 		env.Catalog = cat
+	}
+	if slices.Contains(g.kind.opts.policyCommands, cmd.Name) {
+		pol, err := g.rt.policies.Policy(ctx, env.Tenant)
+		if err != nil {
+			g.rt.log.Error("load approval policy", "tenant_id", g.key.Tenant, "error", err)
+			return errorReply(grains.Errorf(grains.CodeUnavailable, "approval policy could not be read; retry later"))
+		}
+		env.Policy = pol
 	}
 
 	for attempt := 0; ; attempt++ {

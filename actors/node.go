@@ -100,6 +100,7 @@ type Deps struct {
 	// the tenant's audit chain.
 	Store    Store
 	Catalogs CatalogSource // needed by kinds made WithCatalog
+	Policies PolicySource  // needed by kinds made WithPolicy
 	Kinds    []Kind
 	Now      func() time.Time // default time.Now
 	Log      *slog.Logger
@@ -170,6 +171,11 @@ func StartNode(cfg Config, deps Deps) (n *Node, err error) {
 	if deps.Store == nil || len(deps.Kinds) == 0 {
 		return nil, errors.New("actors: a node needs a store and at least one kind")
 	}
+	for _, k := range deps.Kinds {
+		if o := k.options(); (o.needsCatalog && deps.Catalogs == nil) || (len(o.policyCommands) > 0 && deps.Policies == nil) {
+			return nil, fmt.Errorf("actors: kind %s needs Deps.Catalogs or Deps.Policies, which are not set", k.Name())
+		}
+	}
 	if deps.Log == nil {
 		deps.Log = slog.Default()
 	}
@@ -180,7 +186,7 @@ func StartNode(cfg Config, deps Deps) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	rt := &runtime{store: deps.Store, committer: committer, catalogs: deps.Catalogs, now: deps.Now, log: deps.Log}
+	rt := &runtime{store: deps.Store, committer: committer, catalogs: deps.Catalogs, policies: deps.Policies, now: deps.Now, log: deps.Log}
 	rt.audits, _ = deps.Store.(truth.AuditAppender)
 
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
