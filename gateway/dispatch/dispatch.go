@@ -128,6 +128,9 @@ type Deps struct {
 	Attempts Attempts
 	// Hub serves the hub commands; nil answers them with "unavailable".
 	Hub Hub
+	// Policies serves the approvalPolicy commands; nil answers them with
+	// "unavailable".
+	Policies Policies
 	// NewID assigns the id of a created quote without idempotency key.
 	// Default NewQuoteID.
 	NewID func() string
@@ -202,6 +205,9 @@ func (d *Dispatcher) Do(ctx context.Context, req Request) Reply {
 	}
 	if req.Kind == KindHub {
 		return d.hub(ctx, req)
+	}
+	if req.Kind == KindApprovalPolicy {
+		return d.policy(ctx, req)
 	}
 	if req.Command == CommandGet {
 		return d.get(ctx, req)

@@ -32,12 +32,13 @@ import (
 
 // Deps are the collaborators of the HTTP front door.
 type Deps struct {
-	Sender   call.Sender      // required
-	Reader   call.Reader      // required
-	Verifier *auth.Verifier   // required
-	Catalog  dispatch.Catalog // nil: /v1/catalog answers 503
-	Orders   dispatch.Orders  // nil: quotes carry no order link, /v1/orders?quoteId lists nothing
-	Hub      dispatch.Hub     // nil: /v1/hub answers 503
+	Sender   call.Sender       // required
+	Reader   call.Reader       // required
+	Verifier *auth.Verifier    // required
+	Catalog  dispatch.Catalog  // nil: /v1/catalog answers 503
+	Orders   dispatch.Orders   // nil: quotes carry no order link, /v1/orders?quoteId lists nothing
+	Hub      dispatch.Hub      // nil: /v1/hub answers 503
+	Policies dispatch.Policies // nil: /v1/approval-policies answers 503
 	// Ready are the readiness checks of /readyz; each gets a context bounded
 	// by Config.ReadyTimeout.
 	Ready []func(ctx context.Context) error
@@ -87,7 +88,8 @@ func New(cfg Config, deps Deps, log *slog.Logger) (http.Handler, error) {
 		return nil, errors.New("httpapi: Deps.Verifier is required")
 	}
 	disp, err := dispatch.New(dispatch.Deps{Sender: deps.Sender, Reader: deps.Reader, Orders: deps.Orders, Catalog: deps.Catalog, Hub: deps.Hub, NewID: deps.NewID,
-		Artifacts: deps.Artifacts, Seller: deps.Seller, Attempts: deps.Attempts})
+		Artifacts: deps.Artifacts, Seller: deps.Seller, Attempts: deps.Attempts,
+		Policies: deps.Policies})
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: %w", err)
 	}

@@ -70,6 +70,9 @@ func routes() []route {
 		{Method: "GET", Path: "/v1/hub", serve: hubCmd(dispatch.CommandList)},
 		{Method: "GET", Path: "/v1/hub/{id}", serve: hubCmd(dispatch.CommandGet)},
 		{Method: "DELETE", Path: "/v1/hub/{id}", serve: hubCmd(dispatch.CommandDelete)},
+		{Method: "GET", Path: "/v1/approval-policies", serve: policy(dispatch.CommandList)},
+		{Method: "GET", Path: "/v1/approval-policies/{version}", serve: policy(dispatch.CommandGet)},
+		{Method: "POST", Path: "/v1/approval-policies", serve: policy(dispatch.CommandPublish)},
 		{Method: "GET", Path: "/livez", Public: true, serve: (*server).livez},
 		{Method: "GET", Path: "/readyz", Public: true, serve: (*server).readyz},
 		{Method: "GET", Path: "/metrics", Public: true, serve: (*server).serveMetrics},
@@ -259,6 +262,29 @@ func hubCmd(name string) func(*server, http.ResponseWriter, *http.Request) {
 			Instance:      r.URL.Path,
 		}
 		if name == dispatch.CommandCreate {
+			var err error
+			if req.Payload, err = s.readBody(w, r); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+		}
+		s.do(w, r, req)
+	}
+}
+
+// policy serves the approval policy endpoints: list, get {version} and
+// publish (with the request body).
+func policy(command string) func(*server, http.ResponseWriter, *http.Request) {
+	return func(s *server, w http.ResponseWriter, r *http.Request) {
+		req := dispatch.Request{
+			Principal:     info(r).principal,
+			Kind:          dispatch.KindApprovalPolicy,
+			ID:            r.PathValue("version"),
+			Command:       command,
+			CorrelationID: correlation(r),
+			Instance:      r.URL.Path,
+		}
+		if command == dispatch.CommandPublish {
 			var err error
 			if req.Payload, err = s.readBody(w, r); err != nil {
 				s.fail(w, r, err)

@@ -110,6 +110,7 @@ type Deps struct {
 	Orders   dispatch.Orders
 	Catalog  dispatch.Catalog
 	Hub      dispatch.Hub
+	Policies dispatch.Policies // approvalPolicy.list, .get, .publish
 	// NewID assigns created quotes' ids. Default dispatch.NewQuoteID.
 	NewID func() string
 	// Artifacts keeps rendered quote documents (quote.renderDocument,
@@ -151,7 +152,8 @@ func New(cfg Config, nc *nats.Conn, deps Deps, log *slog.Logger) (*Server, error
 		return nil, errors.New("natsapi: a connection, a logger and Deps.Verifier are required")
 	}
 	disp, err := dispatch.New(dispatch.Deps{Sender: deps.Sender, Reader: deps.Reader, Orders: deps.Orders, Catalog: deps.Catalog, Hub: deps.Hub, NewID: deps.NewID,
-		Artifacts: deps.Artifacts, Seller: deps.Seller, Attempts: deps.Attempts})
+		Artifacts: deps.Artifacts, Seller: deps.Seller, Attempts: deps.Attempts,
+		Policies: deps.Policies})
 	if err != nil {
 		return nil, fmt.Errorf("natsapi: %w", err)
 	}

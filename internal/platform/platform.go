@@ -40,6 +40,7 @@ import (
 	"github.com/grainline/grainline/gateway/httpapi"
 	"github.com/grainline/grainline/gateway/natsapi"
 	"github.com/grainline/grainline/grains"
+	"github.com/grainline/grainline/grains/approval"
 	"github.com/grainline/grainline/grains/catalog"
 	"github.com/grainline/grainline/grains/catalogbook"
 	"github.com/grainline/grainline/grains/order"
@@ -117,8 +118,10 @@ type Config struct {
 	// VerifyKeys verify bearer tokens. Empty: the dev key in DataDir,
 	// created on first use.
 	VerifyKeys []ed25519.PublicKey
-	// NoSeed skips storing the demo tenant's catalog (production). By
-	// default a tenant "demo" without a catalog gets the demo one.
+	// NoSeed skips storing the demo tenant's catalog and approval policy
+	// (production). By default a tenant "demo" without a catalog gets the
+	// demo one, and without an approval policy approval.DemoRules as
+	// version 1.
 	NoSeed bool
 	// NoTopologyApply skips creating missing topics from topology.yaml at
 	// start (production runs `grainline topology apply`).
@@ -286,6 +289,7 @@ func (p *Platform) start(ctx, runCtx context.Context) (err error) {
 			return err
 		}
 	}
+	pols := newPolicies(p.Store)
 
 	var kcfg kafka.Config
 	if needKafka {
@@ -307,7 +311,7 @@ func (p *Platform) start(ctx, runCtx context.Context) (err error) {
 	// Streams stop after the grains have drained (closers run in reverse).
 	p.onClose(func(context.Context) error { p.cancel(); p.wg.Wait(); return nil })
 
-	if err := p.startGrains(cats); err != nil {
+	if err := p.startGrains(cats, pols); err != nil {
 		return err
 	}
 	if p.relay != nil {
@@ -320,7 +324,7 @@ func (p *Platform) start(ctx, runCtx context.Context) (err error) {
 	}
 	metrics := p.metrics()
 	if p.has(RoleGateway) {
-		if err := p.startGateway(runCtx, cats, metrics); err != nil {
+		if err := p.startGateway(runCtx, cats, pols, metrics); err != nil {
 			return err
 		}
 	} else if cfg.HTTPListen != "" {
@@ -406,6 +410,9 @@ func (p *Platform) openStore(ctx context.Context) (relayLock func(ctx context.Co
 		if err := SeedCatalog(ctx, p.Store, DemoTenant, catalog.Demo(), time.Now()); err != nil {
 			return nil, err
 		}
+		if err := SeedPolicy(ctx, p.Store, DemoTenant, approval.DemoRules(), time.Now()); err != nil {
+			return nil, err
+		}
 	}
 	return relayLock, nil
 }
@@ -438,7 +445,7 @@ func (p *Platform) startKafka() (kafka.Config, error) {
 
 // startGrains starts the node (node role) or, for roles that call grains
 // hosted elsewhere, a cluster client.
-func (p *Platform) startGrains(cats *catalogs) error {
+func (p *Platform) startGrains(cats *catalogs, pols *policies) error {
 	needCaller := p.has(RoleGateway) || (p.has(RoleProcessors) && !p.cfg.NoStreams)
 	if !p.has(RoleNode) && !needCaller {
 		return nil
@@ -463,6 +470,7 @@ func (p *Platform) startGrains(cats *catalogs) error {
 	node, err := actors.StartNode(acfg, actors.Deps{
 		Store:    p.Store,
 		Catalogs: cats,
+		Policies: pols,
 		Kinds:    Kinds(p.topic),
 		Log:      p.log.With("component", "node"),
 	})
@@ -475,7 +483,7 @@ func (p *Platform) startGrains(cats *catalogs) error {
 }
 
 // startGateway starts the NATS and HTTP front doors.
-func (p *Platform) startGateway(ctx context.Context, cats *catalogs, metrics *prometheus.Registry) error {
+func (p *Platform) startGateway(ctx context.Context, cats *catalogs, pols *policies, metrics *prometheus.Registry) error {
 	verifier, err := p.verifier()
 	if err != nil {
 		return err
@@ -492,11 +500,13 @@ func (p *Platform) startGateway(ctx context.Context, cats *catalogs, metrics *pr
 	if err := p.startNATS(ctx, natsapi.Deps{
 		Sender: p.grains, Reader: p.grains, Verifier: verifier, Orders: orders, Catalog: cats, Hub: p.hubAPI(),
 		Artifacts: artifacts, Attempts: attempts,
+		Policies: pols,
 	}); err != nil {
 		return err
 	}
 	handler, err := httpapi.New(httpapi.Config{}, httpapi.Deps{
 		Sender: p.grains, Reader: p.grains, Verifier: verifier, Catalog: cats, Orders: orders, Hub: p.hubAPI(),
+		Policies:   pols,
 		Artifacts:  artifacts,
 		Attempts:   attempts,
 		Ready:      p.readiness(),
@@ -536,7 +546,10 @@ func (p *Platform) verifier() (*auth.Verifier, error) {
 // Kinds returns the grain kinds with their events mapped to topics.
 func Kinds(topic func(string) string) []actors.Kind {
 	return []actors.Kind{
-		actors.NewKind(quote.New(quote.Options{PolicyFor: newPolicies().For, RequireDocument: true}), func(string) []string { return []string{topic(TopicQuoteEvents)} }, actors.WithCatalog()),
+		// submit reads the tenant's approval policy in force; later
+		// commands decide with what the quote pinned at submission.
+		actors.NewKind(quote.New(quote.Options{RequireDocument: true}), func(string) []string { return []string{topic(TopicQuoteEvents)} },
+			actors.WithCatalog(), actors.WithPolicy(quote.CmdSubmit)),
 		// Catalog versions are audited but publish no events: nothing
 		// downstream consumes them yet.
 		actors.NewKind(catalogbook.Behavior, func(string) []string { return nil }),

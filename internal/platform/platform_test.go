@@ -59,14 +59,3 @@ func TestNamespacedTopologyStaysValid(t *testing.T) {
 		}
 	}
 }
-
-func TestPoliciesServeTheDemoPolicy(t *testing.T) {
-	p := newPolicies()
-	demo := p.For(DemoTenant)
-	if demo == nil || demo.Version != 1 {
-		t.Fatalf("demo tenant policy %+v, want version 1", demo)
-	}
-	if got := p.For("other"); got != nil {
-		t.Fatalf("tenant other has policy %+v, want none", got)
-	}
-}

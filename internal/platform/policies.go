@@ -1,23 +1,342 @@
 package platform
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/grainline/grainline/connectors/truth"
 	"github.com/grainline/grainline/grains"
 	"github.com/grainline/grainline/grains/approval"
 )
 
-// policies serves tenants' approval policies. For now they are hard-wired:
-// the demo tenant has approval.Demo() (version 1), every other tenant none,
-// which the quote treats as one approval at level 1. Versioned, published
-// policies kept in the truth store come later; a quote pins the version it
-// was submitted under, so publishing one will not touch quotes in flight.
+// Approval policies live in the truth store as aggregates of kind
+// "approvalPolicy", one set per tenant:
+//
+//   - "v<N>": version N, immutable once written (its commit expects
+//     revision 0);
+//   - "active": the pointer, whose revision is the active version and whose
+//     state holds that version whole plus a summary of every version.
+//
+// A publish writes v<N+1>, then moves the pointer from N to N+1. The two
+// are separate commits, so a publisher that finds v<N+1> already written
+// (another publish in flight, or one that died between its commits) first
+// moves the pointer to it on the other's behalf, then tries N+2: versions
+// stay gapless and the pointer never skips one. Every write is audited.
+const (
+	policyKind     = "approvalPolicy"
+	policyActiveID = "active"
+)
+
+// Audit actions of the policy store.
+const (
+	ActionPublishPolicy  = "publishApprovalPolicy"
+	ActionActivatePolicy = "activateApprovalPolicy"
+)
+
+func policyKey(tenant grains.TenantID, id string) truth.Key {
+	return truth.Key{Tenant: string(tenant), Kind: policyKind, ID: id}
+}
+
+func policyVersionKey(tenant grains.TenantID, version int) truth.Key {
+	return policyKey(tenant, "v"+strconv.Itoa(version))
+}
+
+// PolicyVersion is one published version of a tenant's approval policy.
+type PolicyVersion struct {
+	Version     int             `json:"version"`
+	Rules       []approval.Rule `json:"rules"`
+	PublishedBy string          `json:"publishedBy"`
+	PublishedAt time.Time       `json:"publishedAt"`
+}
+
+// PolicySummary describes one version in the list of versions.
+type PolicySummary struct {
+	Version     int       `json:"version"`
+	PublishedBy string    `json:"publishedBy"`
+	PublishedAt time.Time `json:"publishedAt"`
+	RuleCount   int       `json:"ruleCount"`
+}
+
+// policyPointer is the state of the "active" aggregate.
+type policyPointer struct {
+	Active   PolicyVersion   `json:"active"`
+	Versions []PolicySummary `json:"versions"`
+}
+
+// policies serves tenants' approval policies from the truth store and
+// publishes new versions. The active pointer is read for every use, so a
+// version published by any process applies at once; compiled policies are
+// kept by tenant and version.
 type policies struct {
-	byTenant map[grains.TenantID]*approval.Policy
+	store truth.Store
+	now   func() time.Time
+	mu    sync.Mutex
+	cache map[grains.TenantID]*approval.Policy
 }
 
-func newPolicies() policies {
-	return policies{byTenant: map[grains.TenantID]*approval.Policy{DemoTenant: approval.Demo()}}
+func newPolicies(store truth.Store) *policies {
+	return &policies{store: store, now: time.Now, cache: map[grains.TenantID]*approval.Policy{}}
 }
 
-// For returns tenant's approval policy, nil when it has none. The map is
-// never written after newPolicies, so For is safe for concurrent use.
-func (p policies) For(tenant grains.TenantID) *approval.Policy { return p.byTenant[tenant] }
+// pointer reads tenant's active pointer: its revision (the active version,
+// 0 for none) and state.
+func (p *policies) pointer(ctx context.Context, tenant grains.TenantID) (int64, policyPointer, error) {
+	snap, err := p.store.Load(ctx, policyKey(tenant, policyActiveID))
+	if errors.Is(err, truth.ErrNotFound) {
+		return 0, policyPointer{}, nil
+	}
+	if err != nil {
+		return 0, policyPointer{}, fmt.Errorf("platform: load approval policy pointer: %w", err)
+	}
+	var ptr policyPointer
+	if err := json.Unmarshal(snap.State, &ptr); err != nil {
+		return 0, policyPointer{}, fmt.Errorf("platform: decode approval policy pointer of %s: %w", tenant, err)
+	}
+	return snap.Revision, ptr, nil
+}
+
+// Policy implements actors.PolicySource: the active version, compiled; nil
+// when the tenant has none.
+func (p *policies) Policy(ctx context.Context, tenant grains.TenantID) (*approval.Policy, error) {
+	rev, ptr, err := p.pointer(ctx, tenant)
+	if err != nil || rev == 0 {
+		return nil, err
+	}
+	p.mu.Lock()
+	cached := p.cache[tenant]
+	p.mu.Unlock()
+	if cached != nil && int64(cached.Version) == rev {
+		return cached, nil
+	}
+	pol, err := approval.Compile(ptr.Active.Version, ptr.Active.Rules)
+	if err != nil {
+		return nil, fmt.Errorf("platform: approval policy v%d of %s: %w", ptr.Active.Version, tenant, err)
+	}
+	p.mu.Lock()
+	if c := p.cache[tenant]; c == nil || c.Version < pol.Version {
+		p.cache[tenant] = pol
+	}
+	p.mu.Unlock()
+	return pol, nil
+}
+
+// ListPolicies implements dispatch.Policies: {"active": N, "versions": [...]},
+// newest first.
+func (p *policies) ListPolicies(ctx context.Context, tenant grains.TenantID) ([]byte, error) {
+	rev, ptr, err := p.pointer(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	versions := make([]PolicySummary, 0, len(ptr.Versions))
+	for i := len(ptr.Versions) - 1; i >= 0; i-- {
+		versions = append(versions, ptr.Versions[i])
+	}
+	return json.Marshal(struct {
+		Active   int64           `json:"active"`
+		Versions []PolicySummary `json:"versions"`
+	}{rev, versions})
+}
+
+// policyDoc is a version as the API shows it.
+type policyDoc struct {
+	PolicyVersion
+	Active bool `json:"active"`
+}
+
+// GetPolicy implements dispatch.Policies: one version, CodeNotFound when it
+// was never activated.
+func (p *policies) GetPolicy(ctx context.Context, tenant grains.TenantID, version int) ([]byte, error) {
+	rev, _, err := p.pointer(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	if version < 1 || int64(version) > rev {
+		return nil, grains.Errorf(grains.CodeNotFound, "tenant %s has no approval policy version %d", tenant, version)
+	}
+	pv, err := p.version(ctx, tenant, version)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(policyDoc{PolicyVersion: pv, Active: int64(version) == rev})
+}
+
+func (p *policies) version(ctx context.Context, tenant grains.TenantID, version int) (PolicyVersion, error) {
+	snap, err := p.store.Load(ctx, policyVersionKey(tenant, version))
+	if err != nil {
+		return PolicyVersion{}, fmt.Errorf("platform: load approval policy v%d of %s: %w", version, tenant, err)
+	}
+	var pv PolicyVersion
+	if err := json.Unmarshal(snap.State, &pv); err != nil {
+		return PolicyVersion{}, fmt.Errorf("platform: decode approval policy v%d of %s: %w", version, tenant, err)
+	}
+	return pv, nil
+}
+
+// publishAttempts bounds how often a publish loses the race for the next
+// version number before it gives up with CodeConflict.
+const publishAttempts = 8
+
+// PublishPolicy implements dispatch.Policies: body is {"rules": [...]}; the
+// rules must compile (every problem is a violation at /rules/<i>/<field>,
+// CodeValidation). The new version becomes active; the reply is the version
+// as GetPolicy shows it.
+func (p *policies) PublishPolicy(ctx context.Context, tenant grains.TenantID, actor, correlationID string, body []byte) (int, []byte, error) {
+	rules, err := decodeRules(body)
+	if err != nil {
+		return 0, nil, err
+	}
+	pv, err := p.publish(ctx, tenant, actor, correlationID, rules)
+	if err != nil {
+		return 0, nil, err
+	}
+	doc, err := json.Marshal(policyDoc{PolicyVersion: pv, Active: true})
+	return pv.Version, doc, err
+}
+
+// decodeRules reads a publish body and checks that its rules compile.
+func decodeRules(body []byte) ([]approval.Rule, error) {
+	var req struct {
+		Rules *[]approval.Rule `json:"rules"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return nil, grains.Errorf(grains.CodeBadRequest, "the body must be {\"rules\": [{\"name\", \"expr\", \"level\"}, ...]}: %v", err)
+	}
+	if req.Rules == nil {
+		return nil, grains.Violations{{Pointer: "/rules", Code: "required", Message: "rules are required (an empty list requires no approval)"}}.Err("publishApprovalPolicy")
+	}
+	rules := *req.Rules
+	if _, err := approval.Compile(1, rules); err != nil {
+		var pe *approval.PolicyError
+		if !errors.As(err, &pe) {
+			return nil, err
+		}
+		vs := make(grains.Violations, 0, len(pe.Problems))
+		for _, pr := range pe.Problems {
+			ptr := "/rules"
+			if pr.Rule >= 0 {
+				ptr = fmt.Sprintf("/rules/%d/%s", pr.Rule, pr.Field)
+			}
+			vs = append(vs, grains.Violation{Pointer: ptr, Code: pr.Code, Message: pr.Message})
+		}
+		return nil, vs.Err("publishApprovalPolicy")
+	}
+	if rules == nil {
+		rules = []approval.Rule{}
+	}
+	return rules, nil
+}
+
+// publish writes rules as the tenant's next version and activates it.
+func (p *policies) publish(ctx context.Context, tenant grains.TenantID, actor, correlationID string, rules []approval.Rule) (PolicyVersion, error) {
+	for range publishAttempts {
+		rev, ptr, err := p.pointer(ctx, tenant)
+		if err != nil {
+			return PolicyVersion{}, err
+		}
+		pv := PolicyVersion{Version: int(rev) + 1, Rules: rules, PublishedBy: actor, PublishedAt: truth.AuditTime(p.now())}
+		err = p.writeVersion(ctx, tenant, pv, correlationID)
+		switch {
+		case err == nil:
+			if err := p.activate(ctx, tenant, rev, ptr, pv, actor, correlationID); err != nil {
+				return PolicyVersion{}, err
+			}
+			return pv, nil
+		case errors.Is(err, truth.ErrRevisionConflict):
+			// Version rev+1 exists: activate it for whoever wrote it,
+			// then try the next number.
+			other, err := p.version(ctx, tenant, pv.Version)
+			if err != nil {
+				return PolicyVersion{}, err
+			}
+			if err := p.activate(ctx, tenant, rev, ptr, other, actor, correlationID); err != nil {
+				return PolicyVersion{}, err
+			}
+		default:
+			return PolicyVersion{}, err
+		}
+	}
+	return PolicyVersion{}, grains.Errorf(grains.CodeConflict, "approval policies of tenant %s are being published concurrently; retry", tenant)
+}
+
+// writeVersion writes pv under its own key; ErrRevisionConflict when the
+// version exists.
+func (p *policies) writeVersion(ctx context.Context, tenant grains.TenantID, pv PolicyVersion, correlationID string) error {
+	state, err := json.Marshal(pv)
+	if err != nil {
+		return err
+	}
+	key := policyVersionKey(tenant, pv.Version)
+	return p.commit(ctx, truth.Commit{
+		Snapshot: truth.Snapshot{Key: key, Revision: 1, State: state, UpdatedAt: pv.PublishedAt},
+		Audit: []truth.Audit{{
+			Tenant: string(tenant), Aggregate: key, Revision: 1, Actor: pv.PublishedBy, Action: ActionPublishPolicy,
+			Reason:        fmt.Sprintf("approval policy version %d with %d rules", pv.Version, len(pv.Rules)),
+			CorrelationID: correlationID, At: pv.PublishedAt,
+		}},
+	})
+}
+
+// activate moves the pointer from rev to pv (which must be version rev+1).
+// Another publisher having moved it already is not an error: only pv can
+// follow rev.
+func (p *policies) activate(ctx context.Context, tenant grains.TenantID, rev int64, ptr policyPointer, pv PolicyVersion, actor, correlationID string) error {
+	next := policyPointer{Active: pv, Versions: append(append([]PolicySummary(nil), ptr.Versions...), PolicySummary{
+		Version: pv.Version, PublishedBy: pv.PublishedBy, PublishedAt: pv.PublishedAt, RuleCount: len(pv.Rules),
+	})}
+	state, err := json.Marshal(next)
+	if err != nil {
+		return err
+	}
+	key := policyKey(tenant, policyActiveID)
+	now := truth.AuditTime(p.now())
+	err = p.commit(ctx, truth.Commit{
+		ExpectedRevision: rev,
+		Snapshot:         truth.Snapshot{Key: key, Revision: rev + 1, State: state, UpdatedAt: now},
+		Audit: []truth.Audit{{
+			Tenant: string(tenant), Aggregate: key, Revision: rev + 1, Actor: actor, Action: ActionActivatePolicy,
+			Reason: fmt.Sprintf("approval policy version %d is active", pv.Version), CorrelationID: correlationID, At: now,
+		}},
+	})
+	if errors.Is(err, truth.ErrRevisionConflict) {
+		return nil
+	}
+	return err
+}
+
+func (p *policies) commit(ctx context.Context, c truth.Commit) error {
+	res, err := p.store.Commit(ctx, []truth.Commit{c})
+	if err != nil {
+		return fmt.Errorf("platform: approval policy: %w", err)
+	}
+	return res[0]
+}
+
+// SeedPolicy makes rules version 1 of tenant's approval policy, published
+// by "seed", unless the tenant has a policy.
+func SeedPolicy(ctx context.Context, store truth.Store, tenant grains.TenantID, rules []approval.Rule, now time.Time) error {
+	p := newPolicies(store)
+	p.now = func() time.Time { return now }
+	rev, ptr, err := p.pointer(ctx, tenant)
+	if err != nil || rev > 0 {
+		return err
+	}
+	pv := PolicyVersion{Version: 1, Rules: rules, PublishedBy: "seed", PublishedAt: truth.AuditTime(now)}
+	if err := p.writeVersion(ctx, tenant, pv, "seed"); err != nil && !errors.Is(err, truth.ErrRevisionConflict) {
+		return fmt.Errorf("platform: seed approval policy: %w", err)
+	}
+	if pv, err = p.version(ctx, tenant, 1); err != nil {
+		return fmt.Errorf("platform: seed approval policy: %w", err)
+	}
+	if err := p.activate(ctx, tenant, 0, ptr, pv, "seed", "seed"); err != nil {
+		return fmt.Errorf("platform: seed approval policy: %w", err)
+	}
+	return nil
+}
