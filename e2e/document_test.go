@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"testing"
 
+	"github.com/grainline/grainline/connectors/documents"
 	"github.com/grainline/grainline/gateway/dispatch"
 	"github.com/grainline/grainline/grains"
 	"github.com/grainline/grainline/grains/order"
@@ -98,6 +99,13 @@ func checkDocumentBytes(t *testing.T, e *env, id, sha string) {
 	}
 	if !bytes.Contains(r.Body, []byte(id)) {
 		t.Fatalf("the document does not name quote %s", id)
+	}
+	// The evidence checks out: re-rendering the accepted quote's revision
+	// from its state gives the very bytes the customer accepted.
+	state := d.do(t, grains.KindQuote, "get", id, nil, opts{}).expect(t, "get accepted quote", 200)
+	again, err := documents.Render(documents.Input{Seller: string(platform.DemoTenant), State: state.Body})
+	if err != nil || again.SHA256 != sha || !bytes.Equal(again.Bytes, r.Body) {
+		t.Fatalf("re-render of the accepted quote: %s, %v; want %s", again.SHA256, err, sha)
 	}
 	a := d.request(t, "GET", "/v1/artifacts/"+sha, nil, opts{}).expect(t, "GET artifact", 200)
 	if !bytes.Equal(a.Body, r.Body) {

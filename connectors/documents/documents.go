@@ -59,7 +59,8 @@ type Input struct {
 
 // Render renders the current revision of the quote in in.State. The quote
 // must be priced; rendering does not check its status (the caller decides
-// which quotes get a document).
+// which quotes get a document), and the status is not part of the
+// document: a revision renders the same before and after acceptance.
 func Render(in Input) (Document, error) {
 	if strings.TrimSpace(in.Seller) == "" {
 		return Document{}, fmt.Errorf("%w: no seller name", ErrNotRenderable)
@@ -90,17 +91,18 @@ func Render(in Input) (Document, error) {
 }
 
 // DocumentDate is the date a document of s's current revision carries: when
-// the revision was approved (the last approval, or the submission when no
-// approval was required), else when it was priced, else when the quote was
-// created. It is a fact of the revision, never the time of rendering, so a
-// re-render gives the same bytes. UTC, whole seconds (PDF dates keep no
-// more).
+// the revision was approved (the last approval), else when it was submitted
+// (approved at submission when no approval was required), else when it was
+// priced, else when the quote was created. It is a fact of the revision,
+// never the time of rendering, and does not depend on the quote's status,
+// so the revision renders the same bytes before and after acceptance. UTC,
+// whole seconds (PDF dates keep no more).
 func DocumentDate(s quote.State) time.Time {
 	var t time.Time
 	switch {
 	case s.ApprovedAt != nil:
 		t = *s.ApprovedAt
-	case s.Status == quote.StatusApproved && s.SubmittedAt != nil:
+	case s.SubmittedAt != nil:
 		t = *s.SubmittedAt
 	case s.Price != nil && !s.Price.PricedAt.IsZero():
 		t = s.Price.PricedAt
@@ -237,7 +239,7 @@ func (r *renderer) header(rev int) {
 	p.SetFont("Helvetica", "B", 13)
 	p.CellFormat(contentW, 7, r.text(fmt.Sprintf("Quote %s - revision %d", s.ID, rev)), "", 1, "L", false, 0, "")
 	p.SetFont("Helvetica", "", 9)
-	p.CellFormat(contentW, lineH, r.text(fmt.Sprintf("Status: %s   Date: %s", s.Status, r.date.Format("2006-01-02 15:04:05 UTC"))), "", 1, "L", false, 0, "")
+	p.CellFormat(contentW, lineH, r.text("Date: "+r.date.Format("2006-01-02 15:04:05 UTC")), "", 1, "L", false, 0, "")
 	p.Ln(3)
 }
 
@@ -436,7 +438,7 @@ func (r *renderer) approvals() {
 	case s.ApprovedBy != "" && s.ApprovedAt != nil:
 		p.CellFormat(contentW, lineH, r.text(fmt.Sprintf("Approved by %s at %s",
 			s.ApprovedBy, s.ApprovedAt.UTC().Format("2006-01-02 15:04:05 UTC"))), "", 1, "L", false, 0, "")
-	case s.Status == quote.StatusApproved:
+	case s.SubmittedAt != nil && s.RequiredLevel == 0:
 		p.CellFormat(contentW, lineH, r.text(fmt.Sprintf("No approval required (policy version %d).", s.PolicyVersion)), "", 1, "L", false, 0, "")
 	default:
 		p.CellFormat(contentW, lineH, r.text("Not approved."), "", 1, "L", false, 0, "")

@@ -166,6 +166,20 @@ func TestRenderGolden(t *testing.T) {
 	}
 }
 
+// The acceptance changes the quote but not its revision: the accepted
+// quote renders the very document the customer accepted.
+func TestAcceptanceDoesNotChangeTheDocument(t *testing.T) {
+	approvedDoc := render(t, "Acme Telecom", stateJSON(t, approvedQuote(), fiberChars))
+	s := approvedQuote()
+	at := approved.Add(48 * time.Hour)
+	s.Status, s.AcceptedBy, s.AcceptedAt, s.OrderID = quote.StatusAccepted, "user:sam", &at, "o-Q-7F3A"
+	s.Document = &quote.Document{Revision: 2, SHA256: approvedDoc.SHA256, ArtifactID: approvedDoc.SHA256, MediaType: documents.MediaType, AttachedBy: "user:sam", AttachedAt: at}
+	s.Acceptance = &quote.Acceptance{AcceptedBy: "user:sam", Channel: "portal", AcceptedAt: at, Revision: 2, DocumentSHA256: approvedDoc.SHA256, PriceHash: s.Price.Hash}
+	if d := render(t, "Acme Telecom", stateJSON(t, s, fiberChars)); d.SHA256 != approvedDoc.SHA256 {
+		t.Fatalf("the accepted quote renders %s, the approved one %s", d.SHA256, approvedDoc.SHA256)
+	}
+}
+
 func TestEveryFactChangesTheDocument(t *testing.T) {
 	base := render(t, "Acme Telecom", stateJSON(t, approvedQuote(), fiberChars))
 	for _, tc := range []struct {
@@ -320,8 +334,9 @@ func TestDocumentDate(t *testing.T) {
 	}{
 		{"approved", func(*quote.State) {}, approved.Truncate(time.Second)},
 		{"approved without approval", func(s *quote.State) { s.ApprovedAt, s.Approvals = nil, nil }, submitted},
-		{"pending", func(s *quote.State) { s.ApprovedAt, s.Status = nil, quote.StatusPending }, priced},
-		{"not priced", func(s *quote.State) { s.ApprovedAt, s.Status, s.Price = nil, quote.StatusInProgress, nil }, created},
+		{"accepted", func(s *quote.State) { s.Status, s.AcceptedAt = quote.StatusAccepted, ptr(approved.Add(time.Hour)) }, approved.Truncate(time.Second)},
+		{"priced", func(s *quote.State) { s.ApprovedAt, s.SubmittedAt, s.Status = nil, nil, quote.StatusInProgress }, priced},
+		{"not priced", func(s *quote.State) { s.ApprovedAt, s.SubmittedAt, s.Status, s.Price = nil, nil, quote.StatusInProgress, nil }, created},
 		{"other zone", func(s *quote.State) { s.ApprovedAt = ptr(approved.In(time.FixedZone("X", 3600))) }, approved.Truncate(time.Second)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
