@@ -336,7 +336,9 @@ func TestDocumentDate(t *testing.T) {
 		{"approved without approval", func(s *quote.State) { s.ApprovedAt, s.Approvals = nil, nil }, submitted},
 		{"accepted", func(s *quote.State) { s.Status, s.AcceptedAt = quote.StatusAccepted, ptr(approved.Add(time.Hour)) }, approved.Truncate(time.Second)},
 		{"priced", func(s *quote.State) { s.ApprovedAt, s.SubmittedAt, s.Status = nil, nil, quote.StatusInProgress }, priced},
-		{"not priced", func(s *quote.State) { s.ApprovedAt, s.SubmittedAt, s.Status, s.Price = nil, nil, quote.StatusInProgress, nil }, created},
+		{"not priced", func(s *quote.State) {
+			s.ApprovedAt, s.SubmittedAt, s.Status, s.Price = nil, nil, quote.StatusInProgress, nil
+		}, created},
 		{"other zone", func(s *quote.State) { s.ApprovedAt = ptr(approved.In(time.FixedZone("X", 3600))) }, approved.Truncate(time.Second)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
