@@ -373,3 +373,13 @@ func TestRenderRefuses(t *testing.T) {
 		})
 	}
 }
+
+func BenchmarkRender(b *testing.B) {
+	state := stateJSON(b, approvedQuote(), fiberChars)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := documents.Render(documents.Input{Seller: "Acme Telecom", State: state}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
