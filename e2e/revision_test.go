@@ -92,12 +92,15 @@ func revisionJourney(t *testing.T, d door) {
 		"revision 2: %s", r.Body)
 	d.do(t, grains.KindQuote, "revision", id, map[string]any{"revision": 3}, opts{}).expectProblem(t, "read revision 3", 404, "not_found")
 
-	// The document of revision 2, then acceptance with its hash.
-	sha := strings.Repeat("5e", 32)
-	d.do(t, grains.KindQuote, "attachDocument", id, map[string]any{"revision": 1, "sha256": sha, "artifactId": "art-" + id}, opts{}).
+	// The document of revision 2, then acceptance with its hash. Only a
+	// stored document can be attached.
+	d.do(t, grains.KindQuote, "attachDocument", id, map[string]any{"revision": 2, "sha256": strings.Repeat("5e", 32), "artifactId": "art-" + id}, opts{}).
+		expectProblem(t, "attach a document never stored", 422, "validation_failed")
+	sha := renderDocument(t, d, id)
+	d.do(t, grains.KindQuote, "attachDocument", id, map[string]any{"revision": 1, "sha256": sha, "artifactId": sha}, opts{}).
 		expectProblem(t, "attach to revision 1", 409, "stale_revision")
-	d.do(t, grains.KindQuote, "attachDocument", id, map[string]any{"revision": 2, "sha256": sha, "artifactId": "art-" + id}, opts{}).
-		expect(t, "attach to revision 2", 200)
+	d.do(t, grains.KindQuote, "attachDocument", id, map[string]any{"revision": 2, "sha256": sha, "artifactId": sha}, opts{}).
+		expect(t, "attach to revision 2 again", 200)
 	d.do(t, grains.KindQuote, "accept", id, map[string]any{"documentSha256": strings.Repeat("0", 64)}, opts{}).
 		expectProblem(t, "accept another document", 409, "document_hash_mismatch")
 	r = d.do(t, grains.KindQuote, "accept", id, map[string]any{"documentSha256": sha, "channel": "portal"}, opts{}).expect(t, "accept", 200)

@@ -17,6 +17,7 @@ import (
 	"github.com/grainline/grainline/gateway/auth"
 	"github.com/grainline/grainline/gateway/problem"
 	"github.com/grainline/grainline/grains"
+	"github.com/grainline/grainline/grains/quote"
 )
 
 // Orders finds the order an accepted quote became. It reads a read model and
@@ -233,6 +234,11 @@ func (d *Dispatcher) Do(ctx context.Context, req Request) Reply {
 	payload, err := ObjectPayload(req.Payload)
 	if err != nil {
 		return Fail(err, req.Instance)
+	}
+	if req.Kind == grains.KindQuote && req.Command == quote.CmdAttachDocument {
+		if err := d.checkAttached(ctx, req.Principal, payload); err != nil {
+			return Fail(err, req.Instance)
+		}
 	}
 	id := req.ID
 	status := http.StatusOK

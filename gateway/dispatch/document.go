@@ -183,6 +183,32 @@ func (d *Dispatcher) renderDocument(ctx context.Context, req Request) Reply {
 	return r
 }
 
+// checkAttached refuses an attachDocument whose sha256 names no artifact of
+// the tenant, when an artifact store is configured: a quote must never
+// refer to a document nobody can fetch, or be accepted on one. Malformed
+// payloads pass on to the grain, which reports them.
+func (d *Dispatcher) checkAttached(ctx context.Context, p auth.Principal, payload []byte) error {
+	if d.deps.Artifacts == nil {
+		return nil
+	}
+	var c struct {
+		SHA256 string `json:"sha256"`
+	}
+	if json.Unmarshal(payload, &c) != nil || !truth.ValidDigest(c.SHA256) {
+		return nil
+	}
+	_, err := d.deps.Artifacts.GetArtifact(ctx, string(p.Tenant), c.SHA256)
+	switch {
+	case errors.Is(err, truth.ErrNotFound):
+		return &grains.Error{Code: grains.CodeValidation, Message: "attachDocument: sha256 names no stored artifact of the tenant",
+			Violations: []grains.Violation{{Pointer: "/sha256", Code: "artifact_not_found",
+				Message: "store the document first: POST /v1/quotes/{id}/document renders, stores and attaches it"}}}
+	case err != nil:
+		return artifactError(err)
+	}
+	return nil
+}
+
 // document answers the metadata of the current revision's document.
 func (d *Dispatcher) document(ctx context.Context, req Request) Reply {
 	if _, err := ObjectPayload(req.Payload); err != nil {

@@ -176,3 +176,25 @@ func TestQuoteDocumentConcurrentRenders(t *testing.T) {
 		t.Fatalf("%d renders created a document, shas %v; want exactly one of one", created, shas)
 	}
 }
+
+// attach-document accepts only a document the tenant has stored.
+func TestAttachDocumentNeedsAStoredArtifact(t *testing.T) {
+	e := newDocEnv(t)
+	putQuote(t, e, "demo", "q-att", approvedCmds...)
+	unknown := hex.EncodeToString(make([]byte, 32))
+	m := expectProblem(t, e.do("POST", "/v1/quotes/q-att/attach-document", `{"revision":1,"sha256":"`+unknown+`","artifactId":"x"}`), 422, grains.CodeValidation)
+	if vs, _ := m["violations"].([]any); len(vs) != 1 || vs[0].(map[string]any)["code"] != "artifact_not_found" {
+		t.Fatalf("problem %v", m)
+	}
+	if sent := e.g.Sent(); len(sent) != 0 {
+		t.Fatalf("sent %+v", sent)
+	}
+	// Stored by another tenant is not stored for this one.
+	acme := "Authorization: Bearer " + e.token("acme")
+	putQuote(t, e, "acme", "q-acme", approvedCmds...)
+	sha := expect(t, e.do("POST", "/v1/quotes/q-acme/document", "", acme), 201)["sha256"].(string)
+	expectProblem(t, e.do("POST", "/v1/quotes/q-att/attach-document", `{"revision":1,"sha256":"`+sha+`","artifactId":"x"}`), 422, grains.CodeValidation)
+	// A stored one goes to the grain.
+	own := expect(t, e.do("POST", "/v1/quotes/q-att/document", ""), 201)["sha256"].(string)
+	expect(t, e.do("POST", "/v1/quotes/q-att/attach-document", `{"revision":1,"sha256":"`+own+`","artifactId":"`+own+`"}`), 200)
+}
