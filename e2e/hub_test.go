@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -152,6 +153,11 @@ func TestHubWebhookDev(t *testing.T) {
 	if state.Secret != "" {
 		t.Fatal("GET shows the secret")
 	}
+	eventually(t, 10*time.Second, func() (bool, string) {
+		m := integ.request(t, http.MethodGet, "/metrics", nil, opts{}).expect(t, "metrics", 200)
+		want := fmt.Sprintf(`grainline_hub_deliveries_total{outcome="delivered"} %d`, len(got))
+		return strings.Contains(string(m.Body), want), "metrics lack " + want
+	})
 	if n := len(other.deliveries()); n != 0 {
 		t.Fatalf("the other tenant's subscriber received %d of the demo tenant's events", n)
 	}

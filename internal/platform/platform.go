@@ -228,7 +228,8 @@ type Platform struct {
 	signing func(auth.Claims, time.Duration) (string, error)
 	grains  grainCaller // the node, or a cluster client
 	orders  *orderstatus.Reader
-	hubs    *hub.Registry // event subscriptions (gateway and hub roles)
+	hubs    *hub.Registry  // event subscriptions (gateway and hub roles)
+	hubProc *hub.Processor // webhook deliveries (hub role)
 	relay   *kafka.Relay
 	closers []func(ctx context.Context) error // run in reverse on Close
 	cancel  context.CancelFunc
@@ -350,6 +351,11 @@ func (p *Platform) metrics() *prometheus.Registry {
 				Name: "grainline_committer_commits_total", Help: "Grain commits made durable by this node.",
 			}, func() float64 { _, c := node.CommitStats(); return float64(c) }),
 		)
+	}
+	if p.hubProc != nil {
+		if err := p.hubProc.Register(reg); err != nil {
+			p.log.Warn("hub metrics not registered", "error", err)
+		}
 	}
 	if p.relay != nil {
 		if err := p.relay.Register(reg); err != nil {
@@ -706,6 +712,7 @@ func (p *Platform) startStreams(ctx context.Context, kcfg kafka.Config) error {
 		if err != nil {
 			return err
 		}
+		p.hubProc = hp
 		p.supervise(ctx, "hub", hp.Run)
 	}
 	if p.has(RoleGateway) {

@@ -80,9 +80,11 @@ func (ls *lanes) enqueue(j *job) {
 			at := ls.p.cfg.Now().UTC()
 			s.LastErrorAt = &at
 		})
+		ls.p.counts.dropped.Add(1)
 		j.done(true)
 		return
 	}
+	ls.p.counts.queued.Add(1)
 	l.queue = append(l.queue, j)
 	l.mu.Unlock()
 	select {
@@ -114,10 +116,11 @@ func (ls *lanes) run(l *lane) {
 			continue
 		}
 		if ls.ctx.Err() != nil {
-			j.done(false)
-			continue // abandon the rest of the queue the same way
+			j.done(false) // stopping: abandon the rest of the queue
+		} else {
+			ls.p.deliver(j)
 		}
-		ls.p.deliver(j)
+		ls.p.counts.queued.Add(-1)
 	}
 }
 
@@ -161,6 +164,7 @@ func (p *Processor) deliver(j *job) {
 				s.LastDeliveredAt = &now
 				s.Delivered++
 			})
+			p.counts.delivered.Add(1)
 			log.Debug("event delivered", "attempt", attempt, "status_code", code)
 			j.done(true)
 			return
@@ -170,6 +174,7 @@ func (p *Processor) deliver(j *job) {
 				s.Status = StatusFailing
 				s.LastGivenUpEventID = j.n.eventID
 			}))
+			p.counts.rejected.Add(1)
 			log.Warn("event rejected by subscriber: given up", "attempt", attempt, "status_code", code, "error", err)
 			j.done(true)
 			return
@@ -179,6 +184,7 @@ func (p *Processor) deliver(j *job) {
 				s.Status = StatusFailing
 				s.LastGivenUpEventID = j.n.eventID
 			}))
+			p.counts.exhausted.Add(1)
 			log.Warn("event delivery out of attempts: given up", "attempt", attempt, "status_code", code, "error", err)
 			j.done(true)
 			return
@@ -188,6 +194,7 @@ func (p *Processor) deliver(j *job) {
 			s.Retried++
 			s.Status = StatusRetrying
 		}))
+		p.counts.retried.Add(1)
 		log.Info("event delivery failed: retrying", "attempt", attempt, "status_code", code, "wait", wait, "error", err)
 		if !p.sleep(j.ctx, wait) {
 			j.done(false)

@@ -128,6 +128,8 @@ type Processor struct {
 	opts  []goka.ProcessorOption
 	graph *goka.GroupGraph
 
+	counts counts
+
 	mu       sync.Mutex
 	lanes    *lanes             // of the current Run
 	trackers map[int32]*tracker // per input partition

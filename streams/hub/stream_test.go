@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lovoo/goka"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/grainline/grainline/connectors/kafka"
 	"github.com/grainline/grainline/connectors/truth/embedded"
@@ -90,12 +91,17 @@ func (r *receiver) eventIDs() []string {
 }
 
 type fixture struct {
+	cfg    hub.Config
+	stop   func() error   // stops the processor setup started
+	p      *hub.Processor // the processor setup started
 	b      *streamtest.Broker
 	topic  string
 	reg    *hub.Registry
 	events *streamtest.Producer
 }
 
+// setup builds a fixture and starts one hub processor for it (until t
+// ends): its stop function is f.stop.
 func setup(t *testing.T, b *streamtest.Broker, cfg hub.Config) *fixture {
 	t.Helper()
 	st, err := embedded.Open(embedded.Config{Dir: t.TempDir()}, nil)
@@ -114,12 +120,44 @@ func setup(t *testing.T, b *streamtest.Broker, cfg hub.Config) *fixture {
 	if cfg.Retry.Initial == 0 {
 		cfg.Retry = backoff.Policy{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond}
 	}
-	p, err := hub.New(cfg, reg, streamtest.Logger(), b.ProcessorOptions()...)
+	f.cfg = cfg
+	f.p, f.stop = f.start(t)
+	return f
+}
+
+// start runs one more hub processor of the fixture's group until t ends;
+// stop ends it earlier.
+func (f *fixture) start(t *testing.T) (*hub.Processor, func() error) {
+	t.Helper()
+	p, err := hub.New(f.cfg, f.reg, streamtest.Logger(), f.b.ProcessorOptions()...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	streamtest.Start(t, p)
-	return f
+	return p, streamtest.Start(t, p)
+}
+
+// metrics returns the processor's metric values by name and outcome label.
+func metrics(t *testing.T, p *hub.Processor) map[string]float64 {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	if err := p.Register(reg); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			name := mf.GetName()
+			for _, l := range m.GetLabel() {
+				name += "/" + l.GetValue()
+			}
+			out[name] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return out
 }
 
 // subscribe creates a subscription of tenant for r and remembers its secret.
@@ -217,6 +255,10 @@ func TestHubDelivers(t *testing.T) {
 			if st.Status != hub.StatusOK || st.Attempts != 3 || st.Retried != 2 || st.LastEventID != ev || st.LastStatusCode != 503 || st.LastError == "" {
 				t.Fatalf("state %+v", st)
 			}
+			streamtest.Eventually(t, 10*time.Second, "metrics of one delivery after two retries", func() bool {
+				m := metrics(t, f.p)
+				return m["grainline_hub_deliveries_total/delivered"] == 1 && m["grainline_hub_deliveries_total/retried"] == 2 && m["grainline_hub_queued"] == 0
+			})
 			got := flaky.got()
 			if len(got) != 3 || got[0].eventID != ev || got[2].eventID != ev || got[2].attempt != "3" || got[2].verified != nil {
 				t.Fatalf("requests %+v", got)
@@ -315,6 +357,56 @@ func TestHubDelivers(t *testing.T) {
 			if got := rb.eventIDs(); !sameSet(got, wantB) {
 				t.Fatalf("tenant B received %v, want %v", got, wantB)
 			}
+		})
+	})
+}
+
+// TestHubRedeliversAfterRestart: an event still in delivery when the
+// processor stops is not committed: the next processor of the group delivers
+// it again, and the events after it, in order, to every matching subscriber
+// (the healthy one gets duplicates with the same event ids).
+func TestHubRedeliversAfterRestart(t *testing.T) {
+	streamtest.Each(t, func(t *testing.T, b *streamtest.Broker) {
+		f := setup(t, b, hub.Config{Timeout: time.Minute})
+		stuck, healthy := newReceiver(t), newReceiver(t)
+		stuck.hang = make(chan struct{})
+		tenant := "t-" + b.Name
+		stuckID := f.subscribe(t, tenant, stuck, "")
+		f.subscribe(t, tenant, healthy, "")
+		want := []string{
+			f.publish(t, tenant, "o-r", 1, "OrderCreated", "acknowledged"),
+			f.publish(t, tenant, "o-r", 2, "FulfillmentTaskRequested", "inProgress"),
+			f.publish(t, tenant, "o-r", 3, "OrderCompleted", "completed"),
+		}
+		streamtest.Eventually(t, 30*time.Second, "the healthy subscriber has every event", func() bool { return len(healthy.got()) == 3 })
+		streamtest.Eventually(t, 30*time.Second, "the stuck subscriber holds the first", func() bool { return len(stuck.got()) == 1 })
+		if err := f.stop(); err != nil {
+			t.Fatalf("stop: %v", err)
+		}
+		if got := stuck.eventIDs(); !slices.Equal(got, want[:1]) {
+			t.Fatalf("stuck subscriber received %v before the restart", got)
+		}
+		stuck.mu.Lock()
+		stuck.hang = nil // it recovers
+		stuck.mu.Unlock()
+
+		f.start(t)
+		streamtest.Eventually(t, 60*time.Second, "every event at the recovered subscriber", func() bool { return len(stuck.got()) == 4 })
+		if got := stuck.eventIDs(); !slices.Equal(got, append(want[:1:1], want...)) {
+			t.Fatalf("recovered subscriber received %v, want %v then %v in order", got, want[:1], want)
+		}
+		streamtest.Eventually(t, 30*time.Second, "duplicates at the healthy subscriber", func() bool { return len(healthy.got()) == 6 })
+		if got := healthy.eventIDs(); !slices.Equal(got, append(slices.Clone(want), want...)) {
+			t.Fatalf("healthy subscriber received %v, want %v twice", got, want)
+		}
+		for _, q := range append(stuck.got(), healthy.got()...) {
+			if q.verified != nil {
+				t.Fatalf("signature of %s: %v", q.eventID, q.verified)
+			}
+		}
+		streamtest.Eventually(t, 10*time.Second, "the recovered subscriber's state", func() bool {
+			st := f.state(t, tenant, stuckID)
+			return st.Delivered == 3 && st.LastEventID == want[2] && st.Status == hub.StatusOK
 		})
 	})
 }
