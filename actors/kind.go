@@ -252,8 +252,8 @@ func (g *grain[S]) handle(ctx context.Context, cmd *wirepb.GrainCommand) *wirepb
 		}
 		if err != nil {
 			rep := firstResult(errorReply(err))
-			if rep.ErrorCode == string(grains.CodeForbidden) {
-				g.auditRefusal(ctx, cmd, rep.ErrorMessage, env.Now)
+			if auditedRefusals[grains.Code(rep.ErrorCode)] {
+				g.auditRefusal(ctx, cmd, grains.Code(rep.ErrorCode), rep.ErrorMessage, env.Now)
 			}
 			return rep
 		}
@@ -373,14 +373,34 @@ func (g *grain[S]) commit(cmd *wirepb.GrainCommand, next S, events []grains.Even
 	return c, nil
 }
 
-// refusalDetail marks an audit-only record of a refused command.
-var refusalDetail = []byte(`{"outcome":"refused","code":"` + string(grains.CodeForbidden) + `"}`)
+// auditedRefusals are the refusals recorded in the audit chain: a lack of
+// authority, and an operator's action the domain refused as unsafe (a
+// manual recovery that could duplicate or lose an external effect, a cancel
+// past the point of no return).
+var auditedRefusals = map[grains.Code]bool{
+	grains.CodeForbidden:             true,
+	grains.CodeBillingOutcomeUnknown: true,
+	grains.CodeReconcileFirst:        true,
+	grains.CodePointOfNoReturn:       true,
+}
 
-// auditRefusal records a command refused for authority in the tenant's
-// audit chain: who tried what on which aggregate, at its current revision,
-// and the refusal. The grain's state does not change. A failure to record
-// is logged; the caller is refused either way.
-func (g *grain[S]) auditRefusal(ctx context.Context, cmd *wirepb.GrainCommand, reason string, now time.Time) {
+// refusalDetail marks an audit-only record of a command refused with code;
+// commandReason, when the command gave one, is its "reason".
+func refusalDetail(code grains.Code, commandReason string) []byte {
+	b, _ := json.Marshal(struct { // strings only: cannot fail
+		Outcome       string `json:"outcome"`
+		Code          string `json:"code"`
+		CommandReason string `json:"commandReason,omitempty"`
+	}{"refused", string(code), commandReason})
+	return b
+}
+
+// auditRefusal records a refused command (see auditedRefusals) in the
+// tenant's audit chain: who tried what on which aggregate, at its current
+// revision, and the refusal (Reason is the refusal's message, Detail its
+// code and the command's own reason). The grain's state does not change. A
+// failure to record is logged; the caller is refused either way.
+func (g *grain[S]) auditRefusal(ctx context.Context, cmd *wirepb.GrainCommand, code grains.Code, reason string, now time.Time) {
 	if g.rt.audits == nil {
 		return
 	}
@@ -393,7 +413,7 @@ func (g *grain[S]) auditRefusal(ctx context.Context, cmd *wirepb.GrainCommand, r
 		Reason:        reason,
 		CorrelationID: cmd.CorrelationId,
 		At:            now,
-		Detail:        refusalDetail,
+		Detail:        refusalDetail(code, reasonOf(cmd.Payload)),
 	}})
 	if err != nil {
 		g.rt.log.Error("audit refused command", "tenant_id", g.key.Tenant, "kind", g.key.Kind, "id", g.key.ID,

@@ -58,6 +58,8 @@ var counterBehavior = grains.Behavior[counterState]{
 				return nil, grains.Errorf(grains.CodeForbidden, "guard requires role boss")
 			}
 			return []grains.Event{counterEvent{Type: "Added", N: 100}}, nil
+		case "unsafe":
+			return nil, grains.Errorf(grains.CodeBillingOutcomeUnknown, "the outcome is unknown")
 		case "sub":
 			if !s.Created {
 				return nil, grains.Errorf(grains.CodeNotFound, "no counter")

@@ -54,4 +54,19 @@ func TestRefusedCommandIsAudited(t *testing.T) {
 	if trail, _ := store.(truth.AuditTrailReader).AuditTrail(context.Background(), key); len(trail) != 4 {
 		t.Fatalf("an invalid transition was audited: %d records", len(trail))
 	}
+	// An unsafe operator action refused by the domain is audited, with the
+	// command's own reason.
+	if _, err := send(t, n, "acme", "c1", "unsafe", 0, func(c *call.Command) {
+		c.Actor, c.Payload = "olga", []byte(`{"n":0,"reason":"customer says it works"}`)
+	}); grains.CodeOf(err) != grains.CodeBillingOutcomeUnknown {
+		t.Fatalf("unsafe: %v", err)
+	}
+	trail, err = store.(truth.AuditTrailReader).AuditTrail(context.Background(), key)
+	if err != nil || len(trail) != 5 {
+		t.Fatalf("trail %d records (%v), want the unsafe refusal as the 5th", len(trail), err)
+	}
+	if r := trail[4]; r.Action != "unsafe" || r.Actor != "olga" || r.Reason != "the outcome is unknown" ||
+		string(r.Detail) != `{"outcome":"refused","code":"billing_outcome_unknown","commandReason":"customer says it works"}` {
+		t.Fatalf("unsafe refusal record %+v (detail %s)", r, r.Detail)
+	}
 }

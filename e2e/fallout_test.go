@@ -286,6 +286,25 @@ func taskPath(orderID, taskID, verb string) string {
 	return "/v1/orders/" + orderID + "/tasks/" + url.PathEscape(taskID) + "/" + verb
 }
 
+// requireRefusalAudited fails the test unless the order's audit trail has a
+// refusal of action with code, by the drill's token subject.
+func requireRefusalAudited(t *testing.T, e *env, orderID, action, code string) {
+	t.Helper()
+	trail := auditTrail(t, e.p.Store, truth.Key{Tenant: string(platform.DemoTenant), Kind: string(grains.KindOrder), ID: orderID})
+	for _, a := range trail {
+		var d struct {
+			Outcome, Code, CommandReason string
+		}
+		if a.Action != action || json.Unmarshal(a.Detail, &d) != nil {
+			continue
+		}
+		if d.Outcome == "refused" && d.Code == code && a.Actor == "e2e-demo" && d.CommandReason != "" {
+			return
+		}
+	}
+	t.Fatalf("audit trail of %s has no refused %s (%s) with the command's reason: %+v", orderID, action, code, trail)
+}
+
 // TestDrillRetriesExhausted: every reservation fails until the worker's
 // attempts run out; the order opens a fallout case owned by the ops queue
 // and is held. Ops takes the case and, once the inventory is back, retries
@@ -415,6 +434,7 @@ func TestDrillCancel(t *testing.T) {
 			t.Fatalf("a refused cancel changed the order: %s -> %s", etag, after.ETag)
 		}
 		sales.call(t, http.MethodGet, "/v1/cancelProductOrder/"+order.CancelID(late), nil).expectProblem(t, "no cancel request", 404, "not_found")
+		requireRefusalAudited(t, e, late, order.CmdCancel, "point_of_no_return")
 		sys.release(plan.TypeNotify, late)
 		awaitOrderState(t, sales, late, "completed", func(s order.State) bool { return s.Status == order.StatusCompleted })
 	})
@@ -455,7 +475,7 @@ func TestDrillStuckTask(t *testing.T) {
 // the task fails with an unknown outcome. Completing or skipping it by hand
 // could leave the customer charged without service, or served without
 // charge: both are refused with 409 billing_outcome_unknown and the order is
-// unchanged. A retry is safe (the billing system dedupes by key) and
+// unchanged, and both refusals are audited. A retry is safe (the billing system dedupes by key) and
 // completes the order.
 func TestDrillUnsafeRecovery(t *testing.T) {
 	eachMode(t, func(t *testing.T, m mode) {
@@ -478,6 +498,10 @@ func TestDrillUnsafeRecovery(t *testing.T) {
 			expectProblem(t, "skip billing of unknown outcome", 409, "billing_outcome_unknown")
 		if got := ops.call(t, http.MethodGet, "/v1/orders/"+orderID, nil).expect(t, "get", 200).ETag; got != etag {
 			t.Fatalf("a refused recovery changed the order: %s -> %s", etag, got)
+		}
+		// Both refusals are in the audit chain, with who tried and why.
+		for _, action := range []string{order.CmdCompleteTaskManually, order.CmdSkipTask} {
+			requireRefusalAudited(t, e, orderID, action, "billing_outcome_unknown")
 		}
 
 		sys.billUnknown.Store(false)
@@ -508,6 +532,7 @@ func TestDrillReconcileFirst(t *testing.T) {
 		}
 		ops.call(t, http.MethodPost, taskPath(orderID, reserve, "retry"), map[string]any{"reason": "try again"}).
 			expectProblem(t, "blind retry", 409, "reconcile_first")
+		requireRefusalAudited(t, e, orderID, order.CmdRetryTask, "reconcile_first")
 		sys.invUnknown.Store(false)
 		ops.call(t, http.MethodPost, taskPath(orderID, reserve, "reconcile"),
 			map[string]any{"reason": "checked the inventory", "effect": "absent", "evidence": "no reservation under the key"}).expect(t, "reconcile", 200)
