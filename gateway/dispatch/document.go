@@ -286,7 +286,8 @@ func (d *Dispatcher) artifactBytes(ctx context.Context, p auth.Principal, sha, i
 	}
 	return Reply{
 		Status: http.StatusOK, ContentType: a.MediaType, Body: a.Bytes, ETag: strconv.Quote(a.SHA256),
-		Headers: map[string]string{"Repr-Digest": ReprDigest(a.SHA256), "Cache-Control": "private, max-age=31536000, immutable"},
+		Headers: map[string]string{"Repr-Digest": ReprDigest(a.SHA256), "Cache-Control": "private, max-age=31536000, immutable",
+			"X-Content-Type-Options": "nosniff"},
 	}
 }
 

@@ -90,6 +90,9 @@ func TestQuoteDocumentJourney(t *testing.T) {
 	if w.Header().Get("ETag") != strconv.Quote(sha) || w.Header().Get("Content-Length") != strconv.Itoa(w.Body.Len()) {
 		t.Errorf("ETag %q, Content-Length %q", w.Header().Get("ETag"), w.Header().Get("Content-Length"))
 	}
+	if w.Header().Get("X-Content-Type-Options") != "nosniff" || w.Header().Get("Cache-Control") == "" {
+		t.Errorf("artifact headers %v", w.Header())
+	}
 	if cd := w.Header().Get("Content-Disposition"); cd != `inline; filename="quote-q-doc-r1.pdf"` {
 		t.Errorf("Content-Disposition = %q", cd)
 	}
