@@ -154,6 +154,8 @@ func (d *httpDoor) try(kind grains.Kind, command, id string, body any, o opts) (
 		path = "/v1/quotes/" + id + "/lines/" + lineID + "/characteristics"
 	case kind == grains.KindQuote && command == "attachDocument":
 		path = "/v1/quotes/" + id + "/attach-document"
+	case kind == grains.KindQuote && command == "evidence":
+		method, path = http.MethodGet, "/v1/quotes/"+id+"/evidence"
 	case kind == grains.KindQuote && command == "renderDocument":
 		path = "/v1/quotes/" + id + "/document"
 	case kind == grains.KindQuote && command == "revision":

@@ -132,6 +132,8 @@ type Deps struct {
 	// Policies serves the approvalPolicy commands; nil answers them with
 	// "unavailable".
 	Policies Policies
+	// Evidence serves quote.evidence; nil answers it with "unavailable".
+	Evidence Evidence
 	// NewID assigns the id of a created quote without idempotency key.
 	// Default NewQuoteID.
 	NewID func() string
@@ -209,6 +211,9 @@ func (d *Dispatcher) Do(ctx context.Context, req Request) Reply {
 	}
 	if req.Kind == KindApprovalPolicy {
 		return d.policy(ctx, req)
+	}
+	if req.Kind == grains.KindQuote && req.Command == CommandEvidence {
+		return d.evidence(ctx, req)
 	}
 	if req.Command == CommandGet {
 		return d.get(ctx, req)

@@ -39,6 +39,7 @@ type Deps struct {
 	Orders   dispatch.Orders   // nil: quotes carry no order link, /v1/orders?quoteId lists nothing
 	Hub      dispatch.Hub      // nil: /v1/hub answers 503
 	Policies dispatch.Policies // nil: /v1/approval-policies answers 503
+	Evidence dispatch.Evidence // nil: /v1/quotes/{id}/evidence answers 503
 	// Ready are the readiness checks of /readyz; each gets a context bounded
 	// by Config.ReadyTimeout.
 	Ready []func(ctx context.Context) error
@@ -89,7 +90,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) (http.Handler, error) {
 	}
 	disp, err := dispatch.New(dispatch.Deps{Sender: deps.Sender, Reader: deps.Reader, Orders: deps.Orders, Catalog: deps.Catalog, Hub: deps.Hub, NewID: deps.NewID,
 		Artifacts: deps.Artifacts, Seller: deps.Seller, Attempts: deps.Attempts,
-		Policies: deps.Policies})
+		Policies: deps.Policies, Evidence: deps.Evidence})
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: %w", err)
 	}

@@ -70,6 +70,7 @@ func routes() []route {
 		{Method: "GET", Path: "/v1/hub", serve: hubCmd(dispatch.CommandList)},
 		{Method: "GET", Path: "/v1/hub/{id}", serve: hubCmd(dispatch.CommandGet)},
 		{Method: "DELETE", Path: "/v1/hub/{id}", serve: hubCmd(dispatch.CommandDelete)},
+		{Method: "GET", Path: "/v1/quotes/{id}/evidence", serve: quoteRead(dispatch.CommandEvidence)},
 		{Method: "GET", Path: "/v1/approval-policies", serve: policy(dispatch.CommandList)},
 		{Method: "GET", Path: "/v1/approval-policies/{version}", serve: policy(dispatch.CommandGet)},
 		{Method: "POST", Path: "/v1/approval-policies", serve: policy(dispatch.CommandPublish)},
@@ -292,5 +293,20 @@ func policy(command string) func(*server, http.ResponseWriter, *http.Request) {
 			}
 		}
 		s.do(w, r, req)
+	}
+}
+
+// quoteRead serves a read of a quote that is not its state (the evidence
+// bundle).
+func quoteRead(command string) func(*server, http.ResponseWriter, *http.Request) {
+	return func(s *server, w http.ResponseWriter, r *http.Request) {
+		s.do(w, r, dispatch.Request{
+			Principal:     info(r).principal,
+			Kind:          grains.KindQuote,
+			ID:            r.PathValue("id"),
+			Command:       command,
+			CorrelationID: correlation(r),
+			Instance:      r.URL.Path,
+		})
 	}
 }

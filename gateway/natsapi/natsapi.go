@@ -111,6 +111,7 @@ type Deps struct {
 	Catalog  dispatch.Catalog
 	Hub      dispatch.Hub
 	Policies dispatch.Policies // approvalPolicy.list, .get, .publish
+	Evidence dispatch.Evidence // quote.evidence
 	// NewID assigns created quotes' ids. Default dispatch.NewQuoteID.
 	NewID func() string
 	// Artifacts keeps rendered quote documents (quote.renderDocument,
@@ -153,7 +154,7 @@ func New(cfg Config, nc *nats.Conn, deps Deps, log *slog.Logger) (*Server, error
 	}
 	disp, err := dispatch.New(dispatch.Deps{Sender: deps.Sender, Reader: deps.Reader, Orders: deps.Orders, Catalog: deps.Catalog, Hub: deps.Hub, NewID: deps.NewID,
 		Artifacts: deps.Artifacts, Seller: deps.Seller, Attempts: deps.Attempts,
-		Policies: deps.Policies})
+		Policies: deps.Policies, Evidence: deps.Evidence})
 	if err != nil {
 		return nil, fmt.Errorf("natsapi: %w", err)
 	}

@@ -503,16 +503,23 @@ func (p *Platform) startGateway(ctx context.Context, cats *catalogs, pols *polic
 	}
 	// Order task views show the worker's attempt records from the same store.
 	attempts, _ := p.Store.(truth.AttemptStore)
+	// Quote evidence reads snapshots, audit trails and the chain.
+	evid, err := p.newEvidence(cats, pols)
+	if err != nil {
+		return err
+	}
 	if err := p.startNATS(ctx, natsapi.Deps{
 		Sender: p.grains, Reader: p.grains, Verifier: verifier, Orders: orders, Catalog: cats, Hub: p.hubAPI(),
 		Artifacts: artifacts, Attempts: attempts,
 		Policies: pols,
+		Evidence: evid,
 	}); err != nil {
 		return err
 	}
 	handler, err := httpapi.New(httpapi.Config{}, httpapi.Deps{
 		Sender: p.grains, Reader: p.grains, Verifier: verifier, Catalog: cats, Orders: orders, Hub: p.hubAPI(),
 		Policies:   pols,
+		Evidence:   evid,
 		Artifacts:  artifacts,
 		Attempts:   attempts,
 		Ready:      p.readiness(),
