@@ -37,6 +37,7 @@ func Run(t *testing.T, h Harness) {
 		{"AuditChain", runChain},
 		{"Artifacts", runArtifacts},
 		{"Attempts", runAttempts},
+		{"SnapshotList", testSnapshotList},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h) })
 	}
