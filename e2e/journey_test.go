@@ -175,13 +175,14 @@ func journey(t *testing.T, d door) journeyResult {
 		t.Fatalf("accepted quote etag %s, want \"7\" (create, addLine, price, submit, approve, attachDocument, accept)", accepted.ETag)
 	}
 
-	// The order appears, runs its one task and completes.
+	// The order appears, runs its tasks (plan v2, the default) and
+	// completes.
 	o := awaitOrder(t, d, id, order.StatusCompleted)
 	if o.ID != wantOrder || o.QuoteID != id || o.PriceHash != q.ApprovedPriceHash || o.OneTimeTotal != q.Price.OneTimeTotal {
 		t.Fatalf("order %+v does not match accepted quote %+v", o, q.State)
 	}
-	if len(o.Tasks) != 1 || o.Tasks[0].Status != order.TaskStatusDone || o.CompletedAt == nil {
-		t.Fatalf("completed order tasks %+v completedAt %v, want one done task", o.Tasks, o.CompletedAt)
+	if o.PlanVersion != 2 || !allTasksDone(o) || o.CompletedAt == nil {
+		t.Fatalf("completed order on plan %d, tasks %+v completedAt %v, want plan 2 with every task done", o.PlanVersion, o.Tasks, o.CompletedAt)
 	}
 	if len(o.Lines) != 1 || o.Lines[0].OfferingID != offering {
 		t.Fatalf("order lines %+v, want the quote's one line", o.Lines)
@@ -206,6 +207,16 @@ func journey(t *testing.T, d door) journeyResult {
 	// A second acceptance is refused.
 	d.do(t, grains.KindQuote, "accept", id, nil, opts{}).expectProblem(t, "second accept", 409, "invalid_transition")
 	return journeyResult{quoteID: id, orderID: wantOrder, acceptETag: accepted.ETag}
+}
+
+// allTasksDone reports whether o has tasks and every one is done.
+func allTasksDone(o order.State) bool {
+	for _, t := range o.Tasks {
+		if t.Status != order.TaskStatusDone {
+			return false
+		}
+	}
+	return len(o.Tasks) > 0
 }
 
 // orderTasks is the body of the order's task view.

@@ -18,7 +18,7 @@ func TestIDForQuote(t *testing.T) {
 	}
 }
 
-const validCreate = `{"quoteId":"q-1","orderId":"o-1","customerId":"c-1","currency":"EUR","lines":[{"lineId":"1","offeringId":"x","quantity":1}],"oneTimeTotal":"1.00","monthlyTotal":"0.00","priceHash":"h"}`
+const validCreate = `{"quoteId":"q-1","orderId":"o-1","customerId":"c-1","currency":"EUR","lines":[{"lineId":"1","offeringId":"x","quantity":1}],"oneTimeTotal":"1.00","monthlyTotal":"0.00","priceHash":"h","planVersion":1}`
 
 func TestDecodeCommand(t *testing.T) {
 	tests := []struct {

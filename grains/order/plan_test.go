@@ -77,6 +77,7 @@ func finish(t *testing.T, b grains.Behavior[order.State], s order.State) (order.
 // is withdrawn), while new orders pin v2.
 func TestRunningOrderKeepsItsPlanVersion(t *testing.T) {
 	onV1 := plan.Builtin()
+	onV1.Default = plan.V1
 	onV2 := plan.Builtin()
 	onV2.Default = plan.V2
 	onlyV2 := plan.Catalog{Default: plan.V2, Plans: onV2.Plans[1:]}

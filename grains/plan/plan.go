@@ -48,7 +48,7 @@ const (
 	V2 = 2
 	// DefaultVersion is the version an order pins when its create command
 	// names none.
-	DefaultVersion = V1
+	DefaultVersion = V2
 )
 
 // Sentinel errors. Every error Validate or Decompose returns wraps one.

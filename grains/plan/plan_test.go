@@ -16,8 +16,8 @@ func TestBuiltinIsValid(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if c.Default != plan.DefaultVersion || plan.DefaultVersion != plan.V1 {
-		t.Fatalf("default = %d (const %d), want version 1 until orders move to v2", c.Default, plan.DefaultVersion)
+	if c.Default != plan.DefaultVersion || plan.DefaultVersion != plan.V2 {
+		t.Fatalf("default = %d (const %d), want version 2", c.Default, plan.DefaultVersion)
 	}
 	if got := c.Versions(); !reflect.DeepEqual(got, []int{1, 2}) {
 		t.Fatalf("versions = %v", got)
