@@ -14,12 +14,16 @@ import (
 	"github.com/grainline/grainline/connectors/truth/postgres"
 )
 
-const adminUsage = "usage: grainline admin audit-verify (-postgres DSN | -data-dir DIR) -tenant T"
+const adminUsage = "usage: grainline admin audit-verify (-postgres DSN | -data-dir DIR) -tenant T\n" +
+	"       grainline admin plans (-postgres DSN | -data-dir DIR) [-tenant T]"
 
 // runAdmin runs operator commands against the truth store. audit-verify
 // re-computes a tenant's audit hash chain (ADR 0014) from the stored
 // records and checks it against the stored head.
 func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "plans" {
+		return runAdminPlans(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "audit-verify" {
 		fmt.Fprintln(stderr, adminUsage)
 		return errUsage

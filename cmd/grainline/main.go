@@ -27,7 +27,7 @@ func commands() []command {
 		{"migrate", "apply or inspect PostgreSQL schema migrations (up | status)", runMigrate},
 		{"topology", "create (apply) or compare (diff) Kafka topics from topology.yaml", runTopology},
 		{"bench", "measure durable command throughput and latency", runBench},
-		{"admin", "operator checks on the truth store (audit-verify)", runAdmin},
+		{"admin", "operator checks on the truth store (audit-verify, plans)", runAdmin},
 	}
 }
 
