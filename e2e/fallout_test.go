@@ -161,7 +161,9 @@ func (u unknownInventory) Query(ctx context.Context, key string) (fulfillment.Re
 	return u.d.inv.Query(ctx, key)
 }
 
-func (u unknownInventory) Release(ctx context.Context, key string) error { return u.d.inv.Release(ctx, key) }
+func (u unknownInventory) Release(ctx context.Context, key string) error {
+	return u.d.inv.Release(ctx, key)
+}
 
 type unknownBilling struct{ d *drillSystems }
 
