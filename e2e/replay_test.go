@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/IBM/sarama"
@@ -163,3 +164,54 @@ func TestDrillQuoteAcceptedReplayed(t *testing.T) {
 	})
 }
 
+// TestDrillInventoryReplyLost: inventory reserves but every reply is lost
+// (the worker's call times out after the effect). The worker records the
+// call as unknown, queries inventory by the task's key, finds the
+// reservation and completes the task: exactly one reservation per line, the
+// order completes, and the task view shows the call and the query.
+func TestDrillInventoryReplyLost(t *testing.T) {
+	eachMode(t, func(t *testing.T, m mode) {
+		systems := newReplaySystems(t)
+		var err error
+		if systems.inv, err = sim.NewInventory(sim.Config{LostReplyRate: 1}); err != nil {
+			t.Fatal(err)
+		}
+		e := startPlatform(t, m, platformOpts{systems: &fulfillment.Adapters{
+			Inventory: systems.inv, Provisioning: systems.prov, Billing: systems.bill, Notification: systems.note}})
+		d := newHTTPDoor(e.p.HTTPAddr, e.salesApprover())
+		eventually(t, journeyTimeout, func() (bool, string) {
+			r := d.request(t, "GET", "/readyz", nil, opts{})
+			return r.Status == 200, fmt.Sprintf("/readyz %d", r.Status)
+		})
+		// An offering with stock to reserve (the licence has none).
+		id := toApproved(t, d, "sdwan-edge-m")
+		acceptDocument(t, d, id, renderDocument(t, d, id))
+		o := awaitOrder(t, d, id, order.StatusCompleted)
+
+		var ts orderTasks
+		d.do(t, grains.KindOrder, "tasks", o.ID, nil, opts{}).expect(t, "order tasks", 200).decode(t, &ts)
+		reserves := 0
+		for _, it := range ts.Items {
+			if !strings.HasSuffix(it.TaskID, "/reserveInventory") {
+				continue
+			}
+			reserves++
+			if len(it.Attempts) != 2 || it.Attempts[0].Operation != "reserve" || it.Attempts[0].Outcome != "unknown" ||
+				it.Attempts[1].Operation != "query" || it.Attempts[1].Outcome != "succeeded" {
+				t.Fatalf("reservation attempts: %+v", it)
+			}
+			n := 0
+			for _, ef := range systems.inv.Effects() {
+				if ef.Key == it.Attempts[0].ExternalKey {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Fatalf("%d reservations under %s, want 1", n, it.Attempts[0].ExternalKey)
+			}
+		}
+		if st := systems.inv.Stats(); reserves == 0 || st.Effects != reserves || st.LostReplies != reserves {
+			t.Fatalf("%d reservation tasks, inventory stats %+v", reserves, st)
+		}
+	})
+}
