@@ -118,7 +118,15 @@ func (ls *lanes) run(l *lane) {
 		if ls.ctx.Err() != nil {
 			j.done(false) // stopping: abandon the rest of the queue
 		} else {
-			ls.p.deliver(j)
+			// The delivery ends with its partition or with Run, whichever
+			// comes first, so a hanging subscriber never delays a shutdown.
+			ctx, cancel := context.WithCancel(j.ctx)
+			stop := context.AfterFunc(ls.ctx, cancel)
+			dj := *j
+			dj.ctx = ctx
+			ls.p.deliver(&dj)
+			stop()
+			cancel()
 		}
 		ls.p.counts.queued.Add(-1)
 	}

@@ -46,7 +46,22 @@ func newReceiver(t *testing.T, script ...int) *receiver {
 	r := &receiver{t: t, script: script}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
 	t.Cleanup(r.srv.Close)
+	// Runs before Close (cleanups run last first): Close waits for requests.
+	t.Cleanup(func() { r.setHang(false) })
 	return r
+}
+
+// setHang makes every request block (true) until released (false).
+func (r *receiver) setHang(on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch {
+	case on && r.hang == nil:
+		r.hang = make(chan struct{})
+	case !on && r.hang != nil:
+		close(r.hang)
+		r.hang = nil
+	}
 }
 
 func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
@@ -298,7 +313,7 @@ func TestHubDelivers(t *testing.T) {
 		t.Run("StuckSubscriberDoesNotDelayOthers", func(t *testing.T) {
 			f := setup(t, b, hub.Config{Timeout: time.Minute})
 			stuck := newReceiver(t)
-			stuck.hang = make(chan struct{})
+			stuck.setHang(true)
 			down := newReceiver(t)
 			down.srv.Close() // connection refused, retried with backoff
 			healthy := newReceiver(t)
@@ -369,7 +384,7 @@ func TestHubRedeliversAfterRestart(t *testing.T) {
 	streamtest.Each(t, func(t *testing.T, b *streamtest.Broker) {
 		f := setup(t, b, hub.Config{Timeout: time.Minute})
 		stuck, healthy := newReceiver(t), newReceiver(t)
-		stuck.hang = make(chan struct{})
+		stuck.setHang(true)
 		tenant := "t-" + b.Name
 		stuckID := f.subscribe(t, tenant, stuck, "")
 		f.subscribe(t, tenant, healthy, "")
@@ -380,15 +395,18 @@ func TestHubRedeliversAfterRestart(t *testing.T) {
 		}
 		streamtest.Eventually(t, 30*time.Second, "the healthy subscriber has every event", func() bool { return len(healthy.got()) == 3 })
 		streamtest.Eventually(t, 30*time.Second, "the stuck subscriber holds the first", func() bool { return len(stuck.got()) == 1 })
+		// The stuck request (timeout: a minute) does not hold the stop up.
+		began := time.Now()
 		if err := f.stop(); err != nil {
 			t.Fatalf("stop: %v", err)
+		}
+		if d := time.Since(began); d > 20*time.Second {
+			t.Fatalf("stop took %v with a subscriber hanging", d)
 		}
 		if got := stuck.eventIDs(); !slices.Equal(got, want[:1]) {
 			t.Fatalf("stuck subscriber received %v before the restart", got)
 		}
-		stuck.mu.Lock()
-		stuck.hang = nil // it recovers
-		stuck.mu.Unlock()
+		stuck.setHang(false) // it recovers
 
 		f.start(t)
 		streamtest.Eventually(t, 60*time.Second, "every event at the recovered subscriber", func() bool { return len(stuck.got()) == 4 })
