@@ -20,6 +20,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	brokers := fs.String("kafka", envOr("GRAINLINE_KAFKA", ""), "comma-separated Kafka brokers instead of the in-process broker (env GRAINLINE_KAFKA)")
 	natsPrefix := fs.String("nats-prefix", envOr("GRAINLINE_NATS_PREFIX", "grainline"), "first token of command subjects (env GRAINLINE_NATS_PREFIX)")
 	natsURL := fs.String("nats-url", envOr("GRAINLINE_NATS_URL", ""), "connect to this NATS server instead of starting one (env GRAINLINE_NATS_URL)")
+	redisAddr := fs.String("redis", envOr("GRAINLINE_REDIS", ""), "Redis host:port caching published catalog versions; empty: no Redis (env GRAINLINE_REDIS)")
+	environment := fs.String("environment", envOr("GRAINLINE_ENVIRONMENT", "dev"), "deployment environment name, the prefix of Redis keys (env GRAINLINE_ENVIRONMENT)")
 	maxBatch := fs.Int("max-batch", 512, "largest group-commit batch; 1 commits every command alone")
 	workerLatency := fs.Duration("worker-latency", 200*time.Millisecond, "latency of the simulated fulfillment system")
 	hubAttempts, hubTimeout := hubFlags(fs)
@@ -47,6 +49,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Hub:           hub.Config{Attempts: *hubAttempts, Timeout: *hubTimeout},
 		Log:           log,
 		TopicPrefix:   *topicPrefix,
+		RedisAddr:     *redisAddr,
+		Environment:   *environment,
 	}
 	if *brokers != "" {
 		cfg.KafkaBrokers = strings.Split(*brokers, ",")

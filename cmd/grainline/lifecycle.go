@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/grainline/grainline/internal/platform"
 )
 
@@ -28,6 +30,11 @@ func newLogger(level string, w io.Writer) (*slog.Logger, error) {
 // runPlatform starts a platform, prints its ready line, runs until ctx
 // ends (a signal) and then stops it within a bounded time.
 func runPlatform(ctx context.Context, cfg platform.Config, stdout io.Writer, ready func(*platform.Platform) string) error {
+	if cfg.RedisAddr != "" && cfg.Log != nil {
+		// go-redis logs every failed dial; the catalog cache reports an
+		// outage once itself, so the library's lines go to debug.
+		redis.SetLogger(redisLogger{cfg.Log.With("component", "go-redis")})
+	}
 	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	p, err := platform.Start(startCtx, cfg)
 	cancel()
@@ -40,4 +47,12 @@ func runPlatform(ctx context.Context, cfg platform.Config, stdout io.Writer, rea
 	stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return p.Close(stopCtx)
+}
+
+// redisLogger sends go-redis's own log lines to a slog.Logger at debug
+// level.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, fmt.Sprintf(format, v...))
 }

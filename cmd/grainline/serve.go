@@ -30,6 +30,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	clusterPort := fs.Int("cluster-port", envInt("GRAINLINE_CLUSTER_PORT", 0, &problems), "port of this process's cluster endpoint; 0 picks one (env GRAINLINE_CLUSTER_PORT)")
 	adminPort := fs.Int("cluster-admin-port", envInt("GRAINLINE_CLUSTER_ADMIN_PORT", 0, &problems), "port of this process's membership health endpoint (env GRAINLINE_CLUSTER_ADMIN_PORT)")
 	peers := fs.String("cluster-peers", envOr("GRAINLINE_CLUSTER_PEERS", ""), "comma-separated host:admin-port of every node process; empty: this process is the whole cluster (env GRAINLINE_CLUSTER_PEERS)")
+	redisAddr := fs.String("redis", envOr("GRAINLINE_REDIS", ""), "Redis host:port caching published catalog versions; empty: no Redis (env GRAINLINE_REDIS)")
+	environment := fs.String("environment", envOr("GRAINLINE_ENVIRONMENT", "dev"), "deployment environment name, the prefix of Redis keys (env GRAINLINE_ENVIRONMENT)")
 	maxBatch := fs.Int("max-batch", 512, "largest group-commit batch; 1 commits every command alone")
 	topicPrefix := fs.String("topic-prefix", "", "for tests: namespace for topics and consumer groups on a shared Kafka")
 	seedDemo := fs.Bool("seed-demo-catalog", false, "store the demo catalog for tenant \"demo\" if it has none")
@@ -82,6 +84,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Roles:           rs,
 		NoSeed:          !*seedDemo,
 		NoTopologyApply: !*applyTopology,
+		RedisAddr:       *redisAddr,
+		Environment:     *environment,
 		Cluster: platform.ClusterConfig{
 			Host: *clusterHost, Port: *clusterPort, AdminPort: *adminPort, Peers: splitList(*peers),
 		},

@@ -35,13 +35,16 @@ type VersionCache interface {
 
 // catalogs serves tenants' published catalog versions. A version is read
 // from memory, then the shared cache (when there is one), then the truth
-// store, and kept in memory for good: a published version never changes.
+// store, and kept in memory for memTTL (a published version never changes;
+// the TTL only bounds memory). A version read from the store is put in the
+// shared cache.
 // The active pointer is read from the truth store every time (see ADR
-// 0015): it changes on activate, and only quote creation and GET
+// 0021): it changes on activate, and only quote creation and GET
 // /v1/catalog need it.
 type catalogs struct {
 	store  truth.Store
-	shared VersionCache // nil: none
+	shared VersionCache  // nil: none
+	memTTL time.Duration // < 0: keep nothing in memory
 	now    func() time.Time
 
 	mu       sync.Mutex
@@ -54,12 +57,13 @@ type versionKey struct {
 }
 
 type cachedCatalog struct {
-	raw []byte // the catalog document, as GET /v1/catalog serves it
-	cat *catalog.Catalog
+	raw   []byte // the catalog document, as GET /v1/catalog serves it
+	cat   *catalog.Catalog
+	until time.Time // kept in memory until then
 }
 
-func newCatalogs(store truth.Store, shared VersionCache) *catalogs {
-	return &catalogs{store: store, shared: shared, now: time.Now, versions: map[versionKey]cachedCatalog{}}
+func newCatalogs(store truth.Store, shared VersionCache, memTTL time.Duration) *catalogs {
+	return &catalogs{store: store, shared: shared, memTTL: memTTL, now: time.Now, versions: map[versionKey]cachedCatalog{}}
 }
 
 // errNoCatalog: the tenant has no active catalog, or no such published
@@ -78,6 +82,10 @@ func (c *catalogs) get(ctx context.Context, tenant grains.TenantID, version int)
 	k := versionKey{tenant, version}
 	c.mu.Lock()
 	cc, ok := c.versions[k]
+	if ok && !c.now().Before(cc.until) {
+		delete(c.versions, k)
+		ok = false
+	}
 	c.mu.Unlock()
 	if ok {
 		return cc, nil
@@ -119,6 +127,10 @@ func (c *catalogs) get(ctx context.Context, tenant grains.TenantID, version int)
 }
 
 func (c *catalogs) remember(k versionKey, cc cachedCatalog) {
+	if c.memTTL < 0 {
+		return
+	}
+	cc.until = c.now().Add(c.memTTL)
 	c.mu.Lock()
 	c.versions[k] = cc
 	c.mu.Unlock()

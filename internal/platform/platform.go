@@ -32,6 +32,7 @@ import (
 	"github.com/grainline/grainline/actors"
 	"github.com/grainline/grainline/actors/call"
 	"github.com/grainline/grainline/connectors/kafka"
+	"github.com/grainline/grainline/connectors/rediscache"
 	"github.com/grainline/grainline/connectors/truth"
 	"github.com/grainline/grainline/connectors/truth/embedded"
 	"github.com/grainline/grainline/connectors/truth/postgres"
@@ -123,6 +124,19 @@ type Config struct {
 	// demo one, and without an approval policy approval.DemoRules as
 	// version 1.
 	NoSeed bool
+	// RedisAddr, when set, caches published catalog versions in Redis at
+	// host:port, shared by every process (key
+	// "<Environment>:<tenant>:catalog:v<N>"). Empty: no Redis. Redis is only
+	// a cache: when it is down, catalogs come from the truth store.
+	RedisAddr string
+	// Environment names the deployment (e.g. "prod", "staging"); it
+	// prefixes Redis keys so that environments sharing a Redis do not mix.
+	// Default "dev".
+	Environment string
+	// CatalogMemoryTTL is how long a process keeps a catalog version in
+	// memory after reading it. Default 10m; negative keeps none, so every
+	// read goes to Redis or the truth store.
+	CatalogMemoryTTL time.Duration
 	// NoTopologyApply skips creating missing topics from topology.yaml at
 	// start (production runs `grainline topology apply`).
 	NoTopologyApply bool
@@ -139,6 +153,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.HTTPListen == "" {
 		c.HTTPListen = "127.0.0.1:8080"
+	}
+	if c.Environment == "" {
+		c.Environment = "dev"
+	}
+	if c.CatalogMemoryTTL == 0 {
+		c.CatalogMemoryTTL = 10 * time.Minute
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
@@ -231,9 +251,11 @@ type Platform struct {
 	hubs    *hub.Registry  // event subscriptions (gateway and hub roles)
 	hubProc *hub.Processor // webhook deliveries (hub role)
 	relay   *kafka.Relay
-	closers []func(ctx context.Context) error // run in reverse on Close
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	// catalogCache is the Redis cache of catalog versions; nil without one.
+	catalogCache *rediscache.Cache
+	closers      []func(ctx context.Context) error // run in reverse on Close
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
 }
 
 // grainCaller sends commands and reads grains: a Node or a Client.
@@ -282,7 +304,16 @@ func (p *Platform) start(ctx, runCtx context.Context) (err error) {
 			return err
 		}
 	}
-	cats := newCatalogs(p.Store, nil)
+	var shared VersionCache
+	if cfg.RedisAddr != "" {
+		rc, err := rediscache.New(rediscache.Config{Addr: cfg.RedisAddr, Env: cfg.Environment, Log: p.log.With("component", "catalog-cache")})
+		if err != nil {
+			return err
+		}
+		p.onClose(func(context.Context) error { return rc.Close() })
+		p.catalogCache, shared = rc, rc
+	}
+	cats := newCatalogs(p.Store, shared, cfg.CatalogMemoryTTL)
 	if p.Store != nil && (p.has(RoleGateway) || p.has(RoleHub)) {
 		// One registry for both roles in a process: a subscription made
 		// through the gateway reaches this process's deliveries at once.
@@ -341,6 +372,9 @@ func (p *Platform) start(ctx, runCtx context.Context) (err error) {
 func (p *Platform) metrics() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if p.catalogCache != nil {
+		reg.MustRegister(p.catalogCache.Collectors()...)
+	}
 	if p.Node != nil {
 		node := p.Node
 		reg.MustRegister(
