@@ -51,6 +51,7 @@ type env struct {
 	brokers    []string // Kafka bootstrap brokers the platform uses
 	topicPfx   string   // TopicPrefix of the platform ("" in embedded mode)
 	natsPrefix string   // first subject token of commands
+	dsn        string   // real mode: the PostgreSQL database
 }
 
 // platformOpts adjust the platform's configuration per test.
@@ -60,6 +61,11 @@ type platformOpts struct {
 	postgresDSN   string // real mode: share this database instead of a fresh one
 	// systems replace the worker's simulators (failure drills).
 	systems *fulfillment.Adapters
+	// planDefault is the plan version new orders pin (0: built-in).
+	planDefault int
+	// after, real mode only, starts the platform on the database, topics
+	// and subjects of an earlier one (a redeployment); close that first.
+	after *env
 }
 
 // topic returns the namespaced name of a platform topic.
@@ -91,6 +97,7 @@ func startPlatform(t *testing.T, m mode, o platformOpts) *env {
 		WorkerLatency: o.workerLatency,
 		NoStreams:     o.noStreams,
 		WorkerSystems: o.systems,
+		PlanDefault:   o.planDefault,
 		Log:           testLogger(t),
 	}
 	e := &env{t: t, mode: m, natsPrefix: "grainline"}
@@ -116,11 +123,14 @@ func startPlatform(t *testing.T, m mode, o platformOpts) *env {
 		cfg.KafkaBrokers = e.brokers
 		cfg.NATSURL = testenv.NATS(t)
 		e.topicPfx = "e2e-" + suffix + "-"
-		cfg.TopicPrefix = e.topicPfx
-		// Registered before the platform's close, so it runs after it.
-		dropNamespaceOnCleanup(t, e.brokers, e.topicPfx)
 		e.natsPrefix = "gl" + suffix
-		cfg.NATSPrefix = e.natsPrefix
+		if o.after != nil {
+			cfg.PostgresDSN, e.topicPfx, e.natsPrefix = o.after.dsn, o.after.topicPfx, o.after.natsPrefix
+		} else {
+			// Registered before the platform's close, so it runs after it.
+			dropNamespaceOnCleanup(t, e.brokers, e.topicPfx)
+		}
+		cfg.TopicPrefix, cfg.NATSPrefix, e.dsn = e.topicPfx, e.natsPrefix, cfg.PostgresDSN
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

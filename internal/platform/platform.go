@@ -45,6 +45,7 @@ import (
 	"github.com/grainline/grainline/grains/catalog"
 	"github.com/grainline/grainline/grains/catalogbook"
 	"github.com/grainline/grainline/grains/order"
+	"github.com/grainline/grainline/grains/plan"
 	"github.com/grainline/grainline/grains/quote"
 	"github.com/grainline/grainline/migrations"
 	"github.com/grainline/grainline/streams/fulfillment"
@@ -108,6 +109,10 @@ type Config struct {
 	// Retry and MaxQueue; brokers, group and topics are set by the
 	// platform. Zero fields take hub.Config's defaults.
 	Hub hub.Config
+	// PlanDefault is the decomposition plan version new orders pin when
+	// they name none; 0 is the built-in default (plan.DefaultVersion).
+	// Orders keep the version they pinned whatever this is later.
+	PlanDefault int
 	// NoStreams runs without Kafka: no relay, processors or worker (the
 	// benchmark of the command path alone). Default false.
 	NoStreams bool
@@ -507,11 +512,15 @@ func (p *Platform) startGrains(cats *catalogs, pols *policies) error {
 	if p.relay != nil {
 		acfg.Committer.OnDurable = p.relay.Notify
 	}
+	ks, err := kindsFor(p.topic, p.cfg.PlanDefault)
+	if err != nil {
+		return err
+	}
 	node, err := actors.StartNode(acfg, actors.Deps{
 		Store:    p.Store,
 		Catalogs: cats,
 		Policies: pols,
-		Kinds:    Kinds(p.topic),
+		Kinds:    ks,
 		Log:      p.log.With("component", "node"),
 	})
 	if err != nil {
@@ -590,8 +599,26 @@ func (p *Platform) verifier() (*auth.Verifier, error) {
 	return auth.NewVerifier(key.Public().(ed25519.PublicKey))
 }
 
-// Kinds returns the grain kinds with their events mapped to topics.
-func Kinds(topic func(string) string) []actors.Kind {
+// Kinds returns the grain kinds with their events mapped to topics, orders
+// deciding with the built-in plan catalog.
+func Kinds(topic func(string) string) []actors.Kind { return kinds(topic, order.Behavior) }
+
+// kindsFor returns Kinds with new orders pinning plan version planDefault (0:
+// the built-in default).
+func kindsFor(topic func(string) string, planDefault int) ([]actors.Kind, error) {
+	if planDefault == 0 {
+		return Kinds(topic), nil
+	}
+	plans := plan.Builtin()
+	plans.Default = planDefault
+	b, err := order.NewBehavior(plans)
+	if err != nil {
+		return nil, fmt.Errorf("platform: plan default %d: %w", planDefault, err)
+	}
+	return kinds(topic, b), nil
+}
+
+func kinds(topic func(string) string, orders grains.Behavior[order.State]) []actors.Kind {
 	return []actors.Kind{
 		// submit reads the tenant's approval policy in force; later
 		// commands decide with what the quote pinned at submission.
@@ -600,7 +627,7 @@ func Kinds(topic func(string) string) []actors.Kind {
 		// Catalog versions are audited but publish no events: nothing
 		// downstream consumes them yet.
 		actors.NewKind(catalogbook.Behavior, func(string) []string { return nil }),
-		actors.NewKind(order.Behavior, func(ev string) []string {
+		actors.NewKind(orders, func(ev string) []string {
 			if ev == "FulfillmentTaskRequested" {
 				// The order's own stream keeps every fact; the task queue gets
 				// a copy for the workers.
