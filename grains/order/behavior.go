@@ -58,6 +58,8 @@ func (d decider) decide(s State, cmd grains.Command, env grains.Env) ([]grains.E
 		return decideFailTask(s, c, env)
 	case Cancel:
 		return decideCancel(s, c, env)
+	case Amend:
+		return d.decideAmend(s, c, env)
 	case RetryTask:
 		return decideRetryTask(s, c, env)
 	case CompleteTaskManually:
@@ -151,6 +153,9 @@ func requestReady(s State) []grains.Event {
 func (s State) linesOf(t Task) []grains.Line {
 	if t.LineID == "" {
 		return grains.CloneLines(s.Lines)
+	}
+	if l, ok := s.formerLine(t); ok {
+		return []grains.Line{l}
 	}
 	var lines []grains.Line
 	for _, l := range s.Lines {
@@ -253,11 +258,15 @@ func (b *batch) proceed(now time.Time) {
 		b.cancelStep(now)
 		return
 	}
+	b.unwindStep()
 	for _, ev := range requestReady(b.s) {
 		b.add(ev)
 	}
 	if b.s.anyActiveCase() {
 		return // held: a person decides
+	}
+	if running, _ := b.s.unwinding(""); running {
+		return // an amendment's retired tasks are being undone
 	}
 	final, status, failed := b.s.outcome()
 	switch {
@@ -445,9 +454,10 @@ func decideFailTask(s State, c FailTask, env grains.Env) ([]grains.Event, error)
 	cause := c.causeOf()
 	b := batch{s: s}
 	b.add(TaskFailed{OrderID: s.ID, QuoteID: s.QuoteID, TaskID: c.TaskID, Reason: c.Reason, FailedAt: now, Cause: cause})
-	// A forward task that fails while the order is being cancelled needs
-	// nobody: the cancellation undoes what may exist.
-	if !s.cancelling() || s.Tasks[i].Compensates != "" {
+	// A forward task that fails while the order is being cancelled, or
+	// after an amendment retired it, needs nobody: the cancellation or the
+	// amendment undoes what may exist.
+	if (!s.cancelling() && !s.Tasks[i].retired()) || s.Tasks[i].Compensates != "" {
 		if len(s.activeCases(c.TaskID)) == 0 {
 			b.add(FalloutOpened{OrderID: s.ID, QuoteID: s.QuoteID, CaseID: caseID(len(b.s.Fallout) + 1), TaskID: c.TaskID,
 				Cause: cause, Owner: DefaultFalloutQueue, Reason: c.Reason, OpenedAt: now})
@@ -599,6 +609,8 @@ func Apply(s State, ev grains.Event) State {
 			}
 		}
 		s.Status = e.Status
+	case Amended:
+		s = s.applyAmended(e)
 	case CancellationRequested:
 		s.Cancellation = &Cancellation{ID: e.CancelID, State: CancelAcknowledged, Reason: e.Reason,
 			RequestedBy: e.RequestedBy, RequestedAt: e.RequestedAt}

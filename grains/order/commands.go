@@ -266,6 +266,8 @@ func DecodeCommand(name string, payload []byte) (grains.Command, error) {
 				v.Add("/progress", "min", "progress must not be negative")
 			}
 		})
+	case CmdAmend:
+		return decodeAmend(payload)
 	case CmdCancel:
 		var c Cancel
 		if err := grains.DecodePayload(name, payload, &c, true); err != nil {

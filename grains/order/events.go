@@ -339,6 +339,8 @@ func DecodeEvent(name string, payload []byte) (grains.Event, error) {
 		ev, err = decodeAs[FalloutResolved](name, payload)
 	case EvCancellationRequested:
 		ev, err = decodeAs[CancellationRequested](name, payload)
+	case EvAmended:
+		ev, err = decodeAs[Amended](name, payload)
 	default:
 		return nil, grains.Errorf(grains.CodeBadRequest, "unknown order event %q", name)
 	}

@@ -66,14 +66,16 @@ func TestTransitionMatrix(t *testing.T) {
 		{"completeTask", "completeTask", `{"taskId":"o-1/provision"}`, "system"},
 		{"failTask", "failTask", `{"taskId":"o-1/provision","reason":"r"}`, "system"},
 		{"cancel", "cancel", `{"reason":"r"}`, "sales"},
+		{"amend", "amend", `{"reason":"r","lines":[{"lineId":"1","offeringId":"x","quantity":2}]}`, "sales"},
+		{"amendSame", "amend", `{"reason":"r","lines":[{"lineId":"1","offeringId":"x","quantity":1}]}`, "ops"},
 	}
 	want := map[string]map[string]string{
-		"none":         {"create": "ok", "createOther": "ok", "completeTask": "not_found", "failTask": "not_found", "cancel": "not_found"},
-		"acknowledged": {"create": "noop", "createOther": "already_exists", "completeTask": "invalid_transition", "failTask": "invalid_transition", "cancel": "ok"},
-		"inProgress":   {"create": "noop", "createOther": "already_exists", "completeTask": "ok", "failTask": "ok", "cancel": "ok"},
-		"completed":    {"create": "noop", "createOther": "already_exists", "completeTask": "noop", "failTask": "invalid_transition", "cancel": "invalid_transition"},
-		"held":         {"create": "noop", "createOther": "already_exists", "completeTask": "invalid_transition", "failTask": "noop", "cancel": "ok"},
-		"cancelled":    {"create": "noop", "createOther": "already_exists", "completeTask": "invalid_transition", "failTask": "invalid_transition", "cancel": "invalid_transition"},
+		"none":         {"create": "ok", "createOther": "ok", "completeTask": "not_found", "failTask": "not_found", "cancel": "not_found", "amend": "not_found", "amendSame": "not_found"},
+		"acknowledged": {"create": "noop", "createOther": "already_exists", "completeTask": "invalid_transition", "failTask": "invalid_transition", "cancel": "ok", "amend": "ok", "amendSame": "noop"},
+		"inProgress":   {"create": "noop", "createOther": "already_exists", "completeTask": "ok", "failTask": "ok", "cancel": "ok", "amend": "point_of_no_return", "amendSame": "noop"},
+		"completed":    {"create": "noop", "createOther": "already_exists", "completeTask": "noop", "failTask": "invalid_transition", "cancel": "invalid_transition", "amend": "invalid_transition", "amendSame": "invalid_transition"},
+		"held":         {"create": "noop", "createOther": "already_exists", "completeTask": "invalid_transition", "failTask": "noop", "cancel": "ok", "amend": "point_of_no_return", "amendSame": "noop"},
+		"cancelled":    {"create": "noop", "createOther": "already_exists", "completeTask": "invalid_transition", "failTask": "invalid_transition", "cancel": "invalid_transition", "amend": "invalid_transition", "amendSame": "invalid_transition"},
 	}
 	all := states(t)
 	for stName, s := range all {
@@ -112,10 +114,11 @@ func TestRolesAreChecked(t *testing.T) {
 		{"assignFallout", `{"caseId":"fc-1","owner":"olga"}`},
 		{"awaitTask", `{"taskId":"o-1/provision","awaiting":"callback"}`},
 		{"checkProgress", `{"progress":1}`},
+		{"amend", `{"reason":"r","lines":[{"lineId":"1","offeringId":"x","quantity":2}]}`},
 	}
 	allowed := map[string][]string{"create": {"system"}, "completeTask": {"system"}, "failTask": {"system"}, "cancel": {"sales", "ops"},
 		"retryTask": {"ops"}, "completeTaskManually": {"ops"}, "skipTask": {"ops"}, "reconcileTask": {"ops"}, "assignFallout": {"ops"},
-		"awaitTask": {"system"}, "checkProgress": {"system"}}
+		"awaitTask": {"system"}, "checkProgress": {"system"}, "amend": {"sales", "ops"}}
 	for _, c := range cases {
 		for _, role := range []string{"", "sales", "ops", "approver", "system", "admin"} {
 			ok := false

@@ -7,8 +7,8 @@ package order
 func (s State) itemTasks(id string) []Task {
 	var line, order []Task
 	for _, t := range s.Tasks {
-		if t.Compensates != "" {
-			continue // compensations do not fulfil an item
+		if t.Compensates != "" || t.retired() {
+			continue // compensations and retired tasks do not fulfil an item
 		}
 		switch t.LineID {
 		case id:
@@ -28,6 +28,9 @@ func (s State) itemState(it Item) Status {
 	switch it.State {
 	case StatusCancelled:
 		return it.State
+	}
+	if st, ok := s.amendedItemState(it); ok {
+		return st
 	}
 	ts := s.itemTasks(it.ID)
 	if len(ts) == 0 {
@@ -75,7 +78,7 @@ func (s State) ready() []int {
 	}
 	var out []int
 	for i, t := range s.Tasks {
-		if t.Status == TaskStatusWaiting && s.depsDone(t, status) {
+		if t.Status == TaskStatusWaiting && s.depsDone(t, status) && !s.blockedByUnwind(t) {
 			out = append(out, i)
 		}
 	}
@@ -99,6 +102,12 @@ func (s State) outcome() (final bool, status Status, failed *Task) {
 	allDone := true
 	for i, t := range s.Tasks {
 		if t.Compensates != "" {
+			continue
+		}
+		if t.retired() {
+			if t.Status == TaskStatusPending {
+				return false, "", nil
+			}
 			continue
 		}
 		switch t.Status {

@@ -118,6 +118,10 @@ type Item struct {
 	State      Status `json:"state"`
 	OfferingID string `json:"offeringId"`
 	Quantity   int    `json:"quantity"`
+	// Generation is the generation of the item's line tasks (see
+	// plan.LineTaskIDAt): 0 for the tasks the order was created with, the
+	// next one each time an amendment redoes the line.
+	Generation int `json:"generation,omitempty"`
 }
 
 // TaskStatus is the state of one fulfillment task.
@@ -211,6 +215,9 @@ type Task struct {
 	// the evidence they gave.
 	CompletedBy string `json:"completedBy,omitempty"`
 	Evidence    string `json:"evidence,omitempty"`
+	// SupersededBy is the number of the amendment that retired the task
+	// (see amend.go); 0 while the task is part of the plan.
+	SupersededBy int `json:"supersededBy,omitempty"`
 }
 
 // State is the order's snapshot. The zero State is an order that does not
@@ -251,6 +258,8 @@ type State struct {
 	// Cancellation is the order's cancel request (TMF622
 	// CancelProductOrder), once one was accepted.
 	Cancellation *Cancellation `json:"cancellation,omitempty"`
+	// Amendments lists the accepted change orders, oldest first.
+	Amendments []Amendment `json:"amendments,omitempty"`
 }
 
 // Exists reports whether s holds a created order.

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/grainline/grainline/grains"
 )
@@ -28,6 +29,21 @@ func LineTaskID(orderID, lineID, taskType string) string {
 	return orderID + "/" + lineID + "/" + taskType
 }
 
+// GenerationSeparator joins a line id and its task generation in the id of
+// a redone line task (see LineTaskIDAt).
+const GenerationSeparator = "@"
+
+// LineTaskIDAt is the id of a line task of generation gen: generation 1
+// (and 0) is LineTaskID, a later one "<orderId>/<lineId>@<gen>/<type>".
+// An amended order redoes a changed line's tasks under a new generation, so
+// that a redone task has an id, and an external idempotency key, of its own.
+func LineTaskIDAt(orderID, lineID string, gen int, taskType string) string {
+	if gen <= 1 {
+		return LineTaskID(orderID, lineID, taskType)
+	}
+	return LineTaskID(orderID, lineID+GenerationSeparator+strconv.Itoa(gen), taskType)
+}
+
 // Decompose decomposes lines with the built-in plan of version (see Builtin
 // and Catalog.Decompose).
 func Decompose(orderID string, version int, lines []grains.Line) ([]Task, error) {
@@ -41,6 +57,14 @@ func Decompose(orderID string, version int, lines []grains.Line) ([]Task, error)
 // tasks). An order task that depends on a line task type no line has does not
 // wait for it.
 func (c Catalog) Decompose(orderID string, version int, lines []grains.Line) ([]Task, error) {
+	return c.DecomposeAt(orderID, version, lines, nil)
+}
+
+// DecomposeAt is Decompose with the task generation of each line (by line
+// id; absent means 1): a line's tasks get the ids of LineTaskIDAt. An
+// amended order decomposes its new set of lines with it, so that unchanged
+// lines keep their tasks and changed ones get new ones.
+func (c Catalog) DecomposeAt(orderID string, version int, lines []grains.Line, generations map[string]int) ([]Task, error) {
 	p, ok := c.Plan(version)
 	if !ok {
 		return nil, fmt.Errorf("%w: %d (known: %v)", ErrUnknownVersion, version, c.Versions())
@@ -70,9 +94,10 @@ func (c Catalog) Decompose(orderID string, version int, lines []grains.Line) ([]
 			specs = p.Default
 		}
 		for _, s := range specs {
-			t := newTask(s, LineTaskID(orderID, l.LineID, s.Type), l.LineID)
+			gen := generations[l.LineID]
+			t := newTask(s, LineTaskIDAt(orderID, l.LineID, gen, s.Type), l.LineID)
 			for _, d := range s.DependsOn {
-				t.DependsOn = append(t.DependsOn, LineTaskID(orderID, l.LineID, d))
+				t.DependsOn = append(t.DependsOn, LineTaskIDAt(orderID, l.LineID, gen, d))
 			}
 			tasks = append(tasks, t)
 			byLineType[s.Type] = append(byLineType[s.Type], t.ID)

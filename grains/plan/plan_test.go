@@ -239,3 +239,42 @@ func TestPlanJSONRoundTrip(t *testing.T) {
 		t.Fatalf("unexpected wire form: %s", b)
 	}
 }
+
+// TestDecomposeAt: a line of a later generation gets task ids of its own,
+// dependencies included, and the order task waits for them; generation 1
+// (or none) keeps the ids of Decompose.
+func TestDecomposeAt(t *testing.T) {
+	lines := []grains.Line{{LineID: "1", OfferingID: "dia-1g", Quantity: 1}, {LineID: "2", OfferingID: "sdwan-license", Quantity: 1}}
+	got, err := plan.Builtin().DecomposeAt("o-1", plan.V2, lines, map[string]int{"1": 3, "2": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string][]string{}
+	for _, task := range got {
+		ids[task.ID] = task.DependsOn
+	}
+	want := map[string][]string{
+		"o-1/1@3/reserveInventory": nil,
+		"o-1/1@3/provision":        {"o-1/1@3/reserveInventory"},
+		"o-1/1@3/activateBilling":  {"o-1/1@3/provision"},
+		"o-1/2/provision":          nil,
+		"o-1/2/activateBilling":    {"o-1/2/provision"},
+		"o-1/notify":               {"o-1/1@3/activateBilling", "o-1/2/activateBilling"},
+	}
+	if !reflect.DeepEqual(ids, want) {
+		t.Fatalf("DecomposeAt = %v, want %v", ids, want)
+	}
+	for _, task := range got {
+		if task.ID != "o-1/notify" && task.LineID != "1" && task.LineID != "2" {
+			t.Errorf("task %s has line %q, want the line's own id", task.ID, task.LineID)
+		}
+	}
+	plain, _ := plan.Builtin().Decompose("o-1", plan.V2, lines)
+	same, _ := plan.Builtin().DecomposeAt("o-1", plan.V2, lines, map[string]int{"1": 1})
+	if !reflect.DeepEqual(plain, same) {
+		t.Fatalf("generation 1 changed the ids: %v vs %v", plain, same)
+	}
+	if id := plan.LineTaskIDAt("o-1", "7", 2, "provision"); id != "o-1/7@2/provision" {
+		t.Fatalf("LineTaskIDAt = %s", id)
+	}
+}
