@@ -20,7 +20,7 @@ const CommandFallout = "fallout"
 const KindCancelProductOrder grains.Kind = "cancelProductOrder"
 
 // orderCommands are the order commands the front doors accept.
-var orderCommands = []string{order.CmdCancel, order.CmdRetryTask, order.CmdCompleteTaskManually, order.CmdSkipTask,
+var orderCommands = []string{order.CmdCancel, order.CmdAmend, order.CmdRetryTask, order.CmdCompleteTaskManually, order.CmdSkipTask,
 	order.CmdReconcileTask, order.CmdAssignFallout, CommandFallout}
 
 // TaskPayload merges the task of an HTTP path into a recovery command's

@@ -28,6 +28,10 @@ type TaskView struct {
 	Result    json.RawMessage `json:"result,omitempty"`
 	Attempts  []AttemptView   `json:"attempts"`
 	DependsOn []string        `json:"dependsOn,omitempty"`
+	// Compensates is set on a compensation task: the task it undoes.
+	Compensates string `json:"compensates,omitempty"`
+	// SupersededBy is the number of the amendment that retired the task.
+	SupersededBy int `json:"supersededBy,omitempty"`
 }
 
 // AttemptView is one attempt record as the API shows it.

@@ -88,3 +88,24 @@ func TestCancelProductOrder(t *testing.T) {
 	// The order cannot be cancelled twice: the grain's problem comes back.
 	expectProblem(t, e.do("POST", "/v1/cancelProductOrder", `{"productOrderId":"o-4","reason":"again"}`), 409, grains.CodeInvalidTransition)
 }
+
+// TestAmendRoute: POST /v1/orders/{id}/amend sends amend with the body as
+// its payload, the Idempotency-Key and the If-Match revision.
+func TestAmendRoute(t *testing.T) {
+	e := newEnv(t)
+	e.g.Put("demo", grains.KindOrder, "o-6", map[string]any{"id": "o-6", "status": "inProgress"})
+	body := `{"reason":"more","lines":[{"lineId":"1","offeringId":"dia-1g","quantity":2}]}`
+	e.do("POST", "/v1/orders/o-6/amend", body, "Idempotency-Key: k-amend-1", `If-Match: "1"`)
+	sent := e.g.Sent()
+	if len(sent) != 1 {
+		t.Fatalf("%d commands sent, want 1", len(sent))
+	}
+	got := sent[0]
+	if got.Kind != grains.KindOrder || got.ID != "o-6" || got.Name != "amend" || got.IdempotencyKey != "api:k-amend-1" || got.IfMatch != 1 {
+		t.Fatalf("sent %s %s %s key=%q ifMatch=%d", got.Kind, got.ID, got.Name, got.IdempotencyKey, got.IfMatch)
+	}
+	var p map[string]any
+	if err := json.Unmarshal(got.Payload, &p); err != nil || p["reason"] != "more" || len(p["lines"].([]any)) != 1 {
+		t.Fatalf("payload %s (%v)", got.Payload, err)
+	}
+}

@@ -49,6 +49,7 @@ func routes() []route {
 		{Method: "GET", Path: "/v1/orders", serve: (*server).listOrders},
 		{Method: "GET", Path: "/v1/orders/{id}", serve: getAggregate(grains.KindOrder)},
 		{Method: "POST", Path: "/v1/orders/{id}/cancel", serve: cmd(grains.KindOrder, "cancel")},
+		{Method: "POST", Path: "/v1/orders/{id}/amend", serve: cmd(grains.KindOrder, order.CmdAmend)},
 		{Method: "GET", Path: "/v1/orders/{id}/fallout", serve: (*server).orderFallout},
 		{Method: "POST", Path: "/v1/orders/{id}/fallout/{caseId}/assign", serve: (*server).assignFallout},
 		{Method: "POST", Path: "/v1/orders/{id}/tasks/{taskId}/retry", serve: taskCmd(order.CmdRetryTask)},

@@ -126,7 +126,8 @@ const (
 // them, by type alone so that a redelivered event is published the same way:
 // the events that exist to move the order's state (completion, failure,
 // cancellation and its request, a fallout case that holds the order or
-// releases it) are state changes; task progress is an attribute change, even
+// releases it) are state changes; task progress and an amendment (new
+// lines and item actions) are attribute changes, even
 // the first task request that moves the order from acknowledged to
 // inProgress (its event.productOrder.state says so). Order events not
 // listed are not published.
@@ -145,6 +146,7 @@ var eventTypes = map[string]string{
 	"FulfillmentTaskSkipped":     EventAttributeChange,
 	"FulfillmentTaskReconciled":  EventAttributeChange,
 	"FulfillmentTaskAwaiting":    EventAttributeChange,
+	"OrderAmended":               EventAttributeChange,
 }
 
 // TMFEventType returns the TMF event type published for an order event
