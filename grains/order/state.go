@@ -18,10 +18,12 @@
 //	acknowledged|inProgress|held --cancel--> assessingCancellation   (or 409 point_of_no_return, unchanged)
 //	assessingCancellation --(no compensable task in flight)--> pendingCancellation | cancelled
 //	pendingCancellation --completeTask (last compensation)--> cancelled
+//	acknowledged|inProgress|held --amend--> the same status, lines re-planned  (or 409 point_of_no_return, unchanged)
 //
 // A task is waiting (dependencies not done; never requested), pending
-// (requested), done, failed or skipped (by ops; its dependents proceed as if
-// it were done). A failed task's dependents are not requested until ops
+// (requested), done, failed, skipped (by ops; its dependents proceed as if
+// it were done) or superseded (retired by an amendment before it was
+// requested). A failed task's dependents are not requested until ops
 // recovers it; the other lines carry on.
 //
 // Fallout (ADR 0015): a task that fails for good (failTask, cause
@@ -51,7 +53,18 @@
 // compensation's name (pendingCancellation), and is cancelled when none is
 // left. A failed compensation opens a fallout case. Nothing is deleted.
 //
-// Item states roll up from tasks (compensations excepted). An item's tasks
+// Amendment (ADR 0023, amend.go): amend carries the full desired set of
+// lines; the item diff against the current lines (add, modify, delete,
+// noChange) becomes each item's action, and only the changed lines' tasks
+// are re-planned: retired (Task.SupersededBy), undone by their
+// compensations in reverse order of completion, and, for a modified line,
+// redone as a new generation of tasks with ids of their own. A changed line
+// whose task past its point of no return may have taken effect refuses the
+// whole amend with point_of_no_return. Amended lines are not repriced.
+//
+// Item states roll up from tasks (compensations and retired tasks
+// excepted; an item whose retired tasks are being undone is inProgress, a
+// deleted one completed once undone). An item's tasks
 // are its line's tasks, or, when the plan has none for its line (plan
 // version 1), the order tasks:
 //
