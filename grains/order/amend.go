@@ -483,6 +483,15 @@ func sameStrings(a, b []string) bool {
 	return true
 }
 
+// superseded is the error for a command on a task an amendment retired
+// that has nothing left to report or recover: only a retired task still
+// requested may complete, fail or be recovered (its outcome decides what
+// to undo).
+func superseded(s State, command string, t Task) error {
+	return grains.InvalidTransition(grains.KindOrder, s.ID, string(s.Status), command,
+		fmt.Sprintf("task %s was retired by amendment %d", t.TaskID, t.SupersededBy))
+}
+
 // retired reports whether an amendment took t out of the plan.
 func (t Task) retired() bool { return t.SupersededBy > 0 }
 

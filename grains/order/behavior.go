@@ -388,6 +388,8 @@ func decideCompleteTask(s State, c CompleteTask, env grains.Env) ([]grains.Event
 		return nil, grains.InvalidTransition(grains.KindOrder, s.ID, string(s.Status), CmdCompleteTask, "task "+c.TaskID+" already failed")
 	case TaskStatusSkipped:
 		return nil, grains.InvalidTransition(grains.KindOrder, s.ID, string(s.Status), CmdCompleteTask, "task "+c.TaskID+" was skipped")
+	case TaskStatusSuperseded:
+		return nil, superseded(s, CmdCompleteTask, s.Tasks[i])
 	}
 	if !s.live() {
 		return nil, grains.InvalidTransition(grains.KindOrder, s.ID, string(s.Status), CmdCompleteTask, "")
@@ -443,6 +445,8 @@ func decideFailTask(s State, c FailTask, env grains.Env) ([]grains.Event, error)
 		return nil, nil // failure delivered again
 	case TaskStatusDone, TaskStatusSkipped:
 		return nil, grains.InvalidTransition(grains.KindOrder, s.ID, string(s.Status), CmdFailTask, "task "+c.TaskID+" is already "+string(s.Tasks[i].Status))
+	case TaskStatusSuperseded:
+		return nil, superseded(s, CmdFailTask, s.Tasks[i])
 	}
 	if !s.live() {
 		return nil, grains.InvalidTransition(grains.KindOrder, s.ID, string(s.Status), CmdFailTask, "")

@@ -29,6 +29,9 @@ func recoverable(s State, command, taskID string, env grains.Env) (int, error) {
 		return -1, grains.InvalidTransition(grains.KindOrder, s.ID, string(s.Status), command,
 			"the order is being cancelled: only its compensations can be recovered")
 	}
+	if t.retired() && t.Status != TaskStatusPending {
+		return -1, superseded(s, command, t)
+	}
 	stuck := t.Status == TaskStatusPending && len(s.activeCases(taskID)) > 0
 	if t.Status != TaskStatusFailed && !stuck {
 		return -1, grains.InvalidTransition(grains.KindOrder, s.ID, string(s.Status), command,
