@@ -15,6 +15,7 @@ import (
 	"github.com/grainline/grainline/internal/platform"
 	"github.com/grainline/grainline/internal/testenv"
 	"github.com/grainline/grainline/streams/fulfillment"
+	"github.com/grainline/grainline/streams/hub"
 )
 
 // mode is one set-up of the platform's infrastructure.
@@ -98,6 +99,7 @@ func startPlatform(t *testing.T, m mode, o platformOpts) *env {
 		NoStreams:     o.noStreams,
 		WorkerSystems: o.systems,
 		PlanDefault:   o.planDefault,
+		Hub:           hub.Config{AllowPrivate: true}, // the test's subscribers listen on loopback
 		Log:           testLogger(t),
 	}
 	e := &env{t: t, mode: m, natsPrefix: "grainline"}

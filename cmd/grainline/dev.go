@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/grainline/grainline/internal/platform"
-	"github.com/grainline/grainline/streams/hub"
 )
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -24,7 +23,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	environment := fs.String("environment", envOr("GRAINLINE_ENVIRONMENT", "dev"), "deployment environment name, the prefix of Redis keys (env GRAINLINE_ENVIRONMENT)")
 	maxBatch := fs.Int("max-batch", 512, "largest group-commit batch; 1 commits every command alone")
 	workerLatency := fs.Duration("worker-latency", 200*time.Millisecond, "latency of the simulated fulfillment system")
-	hubAttempts, hubTimeout := hubFlags(fs)
+	hubConfig := hubFlags(fs, true)
 	// Not for operators: tests that share one Kafka between runs namespace
 	// every topic and consumer group with it (platform.Config.TopicPrefix).
 	topicPrefix := fs.String("topic-prefix", "", "for tests: namespace for topics and consumer groups on a shared Kafka (lower case, ending in \"-\")")
@@ -46,7 +45,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		HTTPListen:    *httpAddr,
 		MaxBatch:      *maxBatch,
 		WorkerLatency: *workerLatency,
-		Hub:           hub.Config{Attempts: *hubAttempts, Timeout: *hubTimeout},
+		Hub:           hubConfig(),
 		Log:           log,
 		TopicPrefix:   *topicPrefix,
 		RedisAddr:     *redisAddr,

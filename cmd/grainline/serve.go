@@ -37,7 +37,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	seedDemo := fs.Bool("seed-demo-catalog", false, "store the demo catalog for tenant \"demo\" if it has none")
 	applyTopology := fs.Bool("apply-topology", false, "create missing topics from topology.yaml at start (production runs 'grainline topology apply')")
 	workerLatency := fs.Duration("worker-latency", 200*time.Millisecond, "latency of the simulated fulfillment system (worker role)")
-	hubAttempts, hubTimeout := hubFlags(fs)
+	hubConfig := hubFlags(fs, false)
 	logLevel := logLevelFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -80,7 +80,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		MaxBatch:        *maxBatch,
 		TopicPrefix:     *topicPrefix,
 		WorkerLatency:   *workerLatency,
-		Hub:             hub.Config{Attempts: *hubAttempts, Timeout: *hubTimeout},
+		Hub:             hubConfig(),
 		Roles:           rs,
 		NoSeed:          !*seedDemo,
 		NoTopologyApply: !*applyTopology,
@@ -131,9 +131,12 @@ func envInt(name string, def int, problems *[]string) int {
 	return n
 }
 
-// hubFlags defines the event hub's delivery flags (hub role).
-func hubFlags(fs *flag.FlagSet) (attempts *int, timeout *time.Duration) {
-	attempts = fs.Int("hub-attempts", 10, "event hub: delivery attempts per event and subscriber before it is given up")
-	timeout = fs.Duration("hub-timeout", 10*time.Second, "event hub: timeout of one webhook POST")
-	return attempts, timeout
+// hubFlags defines the event hub's flags (hub and gateway roles).
+// allowPrivate is the default of -hub-allow-private: on for dev, where the
+// subscriber is on the same machine, off for serve.
+func hubFlags(fs *flag.FlagSet, allowPrivate bool) func() hub.Config {
+	attempts := fs.Int("hub-attempts", 10, "event hub: delivery attempts per event and subscriber before it is given up")
+	timeout := fs.Duration("hub-timeout", 10*time.Second, "event hub: timeout of one webhook POST")
+	private := fs.Bool("hub-allow-private", allowPrivate, "event hub: accept and deliver to callbacks at localhost, loopback, private and link-local addresses")
+	return func() hub.Config { return hub.Config{Attempts: *attempts, Timeout: *timeout, AllowPrivate: *private} }
 }

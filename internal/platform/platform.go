@@ -322,7 +322,7 @@ func (p *Platform) start(ctx, runCtx context.Context) (err error) {
 	if p.Store != nil && (p.has(RoleGateway) || p.has(RoleHub)) {
 		// One registry for both roles in a process: a subscription made
 		// through the gateway reaches this process's deliveries at once.
-		if p.hubs, err = hub.NewRegistry(p.Store, hub.RegistryConfig{}); err != nil {
+		if p.hubs, err = hub.NewRegistry(p.Store, hub.RegistryConfig{AllowPrivate: cfg.Hub.AllowPrivate}); err != nil {
 			return err
 		}
 	}

@@ -247,7 +247,8 @@ func (p *Processor) sleep(ctx context.Context, d time.Duration) bool {
 
 // post makes one delivery attempt. 2xx is delivered; 429, 5xx and transport
 // errors are retried (retryAfter is a 429's or 503's Retry-After, if any);
-// every other status (3xx and 4xx) is rejected.
+// every other status (3xx and 4xx), and a callback address the client
+// refuses (ErrAddressNotAllowed), is rejected.
 func (p *Processor) post(ctx context.Context, sub Subscription, n notification, attempt int) (out outcome, code int, retryAfter time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
@@ -267,6 +268,9 @@ func (p *Processor) post(ctx context.Context, sub Subscription, n notification, 
 		var uerr interface{ Timeout() bool }
 		if errors.As(err, &uerr) && uerr.Timeout() {
 			return retry, 0, 0, fmt.Errorf("timeout after %v", p.cfg.Timeout)
+		}
+		if errors.Is(err, ErrAddressNotAllowed) {
+			return rejected, 0, 0, err
 		}
 		return retry, 0, 0, err
 	}

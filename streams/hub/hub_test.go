@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -251,6 +252,54 @@ func stores(t *testing.T, f func(t *testing.T, st truth.Store)) {
 		}
 		f(t, pg)
 	})
+}
+
+func TestPublicAddr(t *testing.T) {
+	for _, tc := range []struct {
+		ip   string
+		want bool
+	}{
+		{"93.184.215.14", true}, {"2606:4700::1111", true}, {"100.63.255.255", true}, {"100.128.0.1", true},
+		{"127.0.0.1", false}, {"::1", false}, {"10.1.2.3", false}, {"172.16.0.1", false}, {"192.168.1.1", false},
+		{"169.254.169.254", false}, {"100.64.0.1", false}, {"0.0.0.0", false}, {"0.1.2.3", false}, {"224.0.0.1", false},
+		{"fd00::1", false}, {"fe80::1", false}, {"::", false}, {"::ffff:127.0.0.1", false}, {"::ffff:10.0.0.1", false},
+	} {
+		if got := PublicAddr(netip.MustParseAddr(tc.ip)); got != tc.want {
+			t.Errorf("PublicAddr(%s) = %v, want %v", tc.ip, got, tc.want)
+		}
+	}
+}
+
+func TestRegistryRefusesPrivateCallbacks(t *testing.T) {
+	st, err := embedded.Open(embedded.Config{Dir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	ctx := context.Background()
+	guarded, err := NewRegistry(st, RegistryConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cb := range []string{"http://localhost:8080/h", "http://api.LOCALHOST./h", "http://127.0.0.1/h", "http://[::1]:9/h",
+		"http://169.254.169.254/latest/meta-data", "https://10.0.0.7/h", "http://[::ffff:192.168.0.1]/h"} {
+		_, err := guarded.Create(ctx, "a", "alice", Request{Callback: cb})
+		var ge *grains.Error
+		if !errors.As(err, &ge) || ge.Code != grains.CodeValidation || len(ge.Violations) != 1 ||
+			ge.Violations[0].Pointer != "/callback" || ge.Violations[0].Code != "invalid_callback" {
+			t.Errorf("create %s: %v, want invalid_callback at /callback", cb, err)
+		}
+	}
+	if _, err := guarded.Create(ctx, "a", "alice", Request{Callback: "https://hooks.example.com/h"}); err != nil {
+		t.Fatalf("a public name: %v", err)
+	}
+	open, err := NewRegistry(st, RegistryConfig{AllowPrivate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := open.Create(ctx, "b", "bob", Request{Callback: "http://127.0.0.1:9/h"}); err != nil {
+		t.Fatalf("loopback with AllowPrivate: %v", err)
+	}
 }
 
 func TestRegistry(t *testing.T) { stores(t, testRegistry) }

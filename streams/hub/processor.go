@@ -57,7 +57,14 @@ type Config struct {
 	// MaxQueue is the number of events queued per subscriber; further events
 	// for it are given up as dropped. Default 10000.
 	MaxQueue int
-	// Client sends the POSTs. Default: a client that follows no redirects.
+	// AllowPrivate lets the default client deliver to loopback, private and
+	// link-local addresses (development and tests on one machine). Off, the
+	// default client refuses them after every name resolution
+	// (ErrAddressNotAllowed), and an attempt refused so is given up, not
+	// retried.
+	AllowPrivate bool
+	// Client sends the POSTs. Default: a client that follows no redirects
+	// and, unless AllowPrivate, connects to public addresses only.
 	Client *http.Client
 	// Now is the clock of signatures and states. Default time.Now.
 	Now func() time.Time
@@ -94,7 +101,11 @@ func (c Config) WithDefaults() Config {
 		c.MaxQueue = 10000
 	}
 	if c.Client == nil {
-		c.Client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		if c.AllowPrivate {
+			c.Client = &http.Client{CheckRedirect: noRedirects}
+		} else {
+			c.Client = guardedClient()
+		}
 	}
 	if c.Now == nil {
 		c.Now = time.Now

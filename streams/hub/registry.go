@@ -31,6 +31,11 @@ type RegistryConfig struct {
 	RefreshInterval time.Duration
 	// MaxPerTenant caps a tenant's subscriptions. Default 100.
 	MaxPerTenant int
+	// AllowPrivate accepts callbacks at localhost or a literal loopback,
+	// private or link-local address (see ErrAddressNotAllowed); off, such a
+	// create is refused with violation invalid_callback. Match it with
+	// Config.AllowPrivate.
+	AllowPrivate bool
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -190,6 +195,12 @@ func (r *Registry) change(ctx context.Context, tenant, actor, action, reason str
 func (r *Registry) Create(ctx context.Context, tenant, actor string, req Request) (Subscription, error) {
 	if err := req.Validate(); err != nil {
 		return Subscription{}, err
+	}
+	if !r.cfg.AllowPrivate {
+		if err := checkCallbackHost(req.Callback); err != nil {
+			return Subscription{}, &grains.Error{Code: grains.CodeValidation, Message: "invalid subscription",
+				Violations: []grains.Violation{{Pointer: "/callback", Code: "invalid_callback", Message: err.Error()}}}
+		}
 	}
 	sub := Subscription{
 		ID: newID(), Callback: req.Callback, Query: req.Query, Secret: req.Secret,

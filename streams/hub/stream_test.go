@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -116,15 +117,24 @@ type fixture struct {
 }
 
 // setup builds a fixture and starts one hub processor for it (until t
-// ends): its stop function is f.stop.
+// ends): its stop function is f.stop. The receivers listen on loopback, so
+// the processor may deliver to private addresses (setupGuarded: not).
 func setup(t *testing.T, b *streamtest.Broker, cfg hub.Config) *fixture {
+	t.Helper()
+	cfg.AllowPrivate = true
+	return setupGuarded(t, b, cfg)
+}
+
+// setupGuarded is setup with cfg.AllowPrivate as given. Its registry
+// accepts loopback callbacks either way.
+func setupGuarded(t *testing.T, b *streamtest.Broker, cfg hub.Config) *fixture {
 	t.Helper()
 	st, err := embedded.Open(embedded.Config{Dir: t.TempDir()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	reg, err := hub.NewRegistry(st, hub.RegistryConfig{})
+	reg, err := hub.NewRegistry(st, hub.RegistryConfig{AllowPrivate: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,6 +287,22 @@ func TestHubDelivers(t *testing.T) {
 			got := flaky.got()
 			if len(got) != 3 || got[0].eventID != ev || got[2].eventID != ev || got[2].attempt != "3" || got[2].verified != nil {
 				t.Fatalf("requests %+v", got)
+			}
+		})
+
+		t.Run("PrivateAddressIsRefused", func(t *testing.T) {
+			f := setupGuarded(t, b, hub.Config{})
+			r := newReceiver(t)
+			tenant := "t-" + b.Name
+			id := f.subscribe(t, tenant, r, "")
+			ev := f.publish(t, tenant, "o-9", 1, "OrderCreated", "acknowledged")
+			streamtest.Eventually(t, 30*time.Second, "the event given up", func() bool { return f.state(t, tenant, id).Rejected == 1 })
+			st := f.state(t, tenant, id)
+			if st.Delivered != 0 || st.Retried != 0 || st.LastGivenUpEventID != ev || !strings.Contains(st.LastError, "callback address not allowed") {
+				t.Fatalf("state %+v", st)
+			}
+			if got := r.got(); len(got) != 0 {
+				t.Fatalf("the loopback receiver got %d requests", len(got))
 			}
 		})
 

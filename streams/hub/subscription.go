@@ -80,8 +80,9 @@ func printable(s string) bool {
 
 // ValidateCallback checks a callback URL: absolute http or https, with a
 // host, without user credentials or a fragment, at most MaxCallbackLen
-// bytes. Private and loopback addresses are allowed (see the ADR on the
-// hub).
+// bytes. Whether its host may be private is the Registry's check
+// (RegistryConfig.AllowPrivate), and the delivering client's
+// (Config.AllowPrivate).
 func ValidateCallback(raw string) error {
 	if raw == "" {
 		return fmt.Errorf("a callback URL is required")
