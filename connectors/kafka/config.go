@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"log/slog"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -32,6 +33,11 @@ type Config struct {
 	RetryBackoff time.Duration
 	// DialTimeout bounds connecting to a broker. Default 10s.
 	DialTimeout time.Duration
+	// Log receives the log lines of the goka processors, views and
+	// emitters built with this configuration's options, at level Info with
+	// component "goka". Nil leaves them on goka's default logger (the
+	// standard library's, on stderr, whatever the process's log level).
+	Log *slog.Logger
 }
 
 // ErrConfig reports an invalid Kafka configuration.
@@ -191,7 +197,7 @@ func (c Config) saramaConsumerBuilder() goka.SaramaConsumerBuilder {
 // consumer group, table consumer and a topic manager that never creates
 // topics, all with the FNV-32a hasher. No global goka state is touched.
 func (c Config) GokaOptions() []goka.ProcessorOption {
-	return []goka.ProcessorOption{
+	opts := []goka.ProcessorOption{
 		goka.WithProducerBuilder(c.producerBuilder()),
 		goka.WithConsumerGroupBuilder(c.consumerGroupBuilder()),
 		goka.WithConsumerSaramaBuilder(c.saramaConsumerBuilder()),
@@ -199,24 +205,36 @@ func (c Config) GokaOptions() []goka.ProcessorOption {
 		goka.WithHasher(goka.DefaultHasher()),
 		goka.WithClientID(c.WithDefaults().ClientID),
 	}
+	if l, ok := c.gokaLog(); ok {
+		opts = append(opts, goka.WithLogger(l))
+	}
+	return opts
 }
 
 // GokaViewOptions installs this configuration in one goka view.
 func (c Config) GokaViewOptions() []goka.ViewOption {
-	return []goka.ViewOption{
+	opts := []goka.ViewOption{
 		goka.WithViewConsumerSaramaBuilder(c.saramaConsumerBuilder()),
 		goka.WithViewTopicManagerBuilder(c.topicManagerBuilder()),
 		goka.WithViewHasher(goka.DefaultHasher()),
 		goka.WithViewClientID(c.WithDefaults().ClientID),
 	}
+	if l, ok := c.gokaLog(); ok {
+		opts = append(opts, goka.WithViewLogger(l))
+	}
+	return opts
 }
 
 // GokaEmitterOptions installs this configuration in one goka emitter.
 func (c Config) GokaEmitterOptions() []goka.EmitterOption {
-	return []goka.EmitterOption{
+	opts := []goka.EmitterOption{
 		goka.WithEmitterProducerBuilder(c.producerBuilder()),
 		goka.WithEmitterTopicManagerBuilder(c.topicManagerBuilder()),
 		goka.WithEmitterHasher(goka.DefaultHasher()),
 		goka.WithEmitterClientID(c.WithDefaults().ClientID),
 	}
+	if l, ok := c.gokaLog(); ok {
+		opts = append(opts, goka.WithEmitterLogger(l))
+	}
+	return opts
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -163,6 +164,8 @@ func TestGokaProcessorAndView(t *testing.T) {
 			t.Fatalf("goka names the table %s, topology %s", goka.GroupTable(group), top.Groups[0].Table)
 		}
 		cfg := clientConfig(brokers)
+		logs := newCaptureHandler()
+		cfg.Log = slog.New(logs)
 
 		g := goka.DefineGroup(group,
 			goka.Input(stream, new(codec.String), func(ctx goka.Context, _ any) {
@@ -234,5 +237,56 @@ func TestGokaProcessorAndView(t *testing.T) {
 			}
 			return true
 		})
+		// Goka logged through cfg.Log, not the standard library's logger.
+		if n := logs.count("component", "goka"); n == 0 {
+			t.Fatal("no goka log line reached cfg.Log")
+		}
 	})
+}
+
+// captureHandler is a slog.Handler that keeps the attributes of every
+// record handled by it or by the handlers derived from it.
+type captureHandler struct {
+	log   *capturedLog
+	attrs []slog.Attr // of WithAttrs
+}
+
+type capturedLog struct {
+	mu      sync.Mutex
+	records [][]slog.Attr
+}
+
+func newCaptureHandler() *captureHandler { return &captureHandler{log: &capturedLog{}} }
+
+func (h *captureHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *captureHandler) Handle(_ context.Context, r slog.Record) error {
+	attrs := append([]slog.Attr(nil), h.attrs...)
+	r.Attrs(func(a slog.Attr) bool { attrs = append(attrs, a); return true })
+	h.log.mu.Lock()
+	defer h.log.mu.Unlock()
+	h.log.records = append(h.log.records, attrs)
+	return nil
+}
+
+func (h *captureHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &captureHandler{h.log, append(append([]slog.Attr(nil), h.attrs...), as...)}
+}
+
+func (h *captureHandler) WithGroup(string) slog.Handler { return h }
+
+// count returns the records with attribute key=value.
+func (h *captureHandler) count(key, value string) int {
+	h.log.mu.Lock()
+	defer h.log.mu.Unlock()
+	n := 0
+	for _, rec := range h.log.records {
+		for _, a := range rec {
+			if a.Key == key && a.Value.String() == value {
+				n++
+				break
+			}
+		}
+	}
+	return n
 }

@@ -476,7 +476,7 @@ func (p *Platform) startKafka() (kafka.Config, error) {
 		p.onClose(func(context.Context) error { broker.Close(); return nil })
 		brokers = broker.Brokers()
 	}
-	kcfg := kafka.Config{Brokers: brokers, ClientID: "grainline"}.WithDefaults()
+	kcfg := kafka.Config{Brokers: brokers, ClientID: "grainline", Log: p.log}.WithDefaults()
 	if err := kcfg.Validate(); err != nil {
 		return kafka.Config{}, err
 	}
