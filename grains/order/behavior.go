@@ -74,6 +74,8 @@ func (d decider) decide(s State, cmd grains.Command, env grains.Env) ([]grains.E
 		return decideAwaitTask(s, c, env)
 	case CheckProgress:
 		return decideCheckProgress(s, c, env)
+	case CheckCallback:
+		return decideCheckCallback(s, c, env)
 	case nil:
 		return nil, grains.Errorf(grains.CodeBadRequest, "no order command")
 	}
@@ -121,7 +123,7 @@ func (d decider) decideCreate(s State, c Create, env grains.Env) ([]grains.Event
 		Lines: grains.CloneLines(c.Lines), OneTimeTotal: c.OneTimeTotal, MonthlyTotal: c.MonthlyTotal,
 		PriceHash: c.PriceHash, PlanVersion: version, Items: items, Tasks: tasks,
 		AcceptedBy: c.AcceptedBy, AcceptedAt: c.AcceptedAt.UTC(), CreatedAt: env.Now.UTC(),
-		TaskSLOSeconds: c.TaskSLOSeconds,
+		TaskSLOSeconds: c.TaskSLOSeconds, CallbackTimeoutSeconds: c.CallbackTimeoutSeconds,
 	}
 	b := batch{s: s}
 	b.addAsIs(created)
@@ -181,6 +183,7 @@ func (b *batch) add(ev grains.Event) {
 
 // addAsIs appends ev with the Status it carries.
 func (b *batch) addAsIs(ev grains.Event) {
+	ev = withCallbackCancel(b.s, ev)
 	b.s = Apply(b.s, ev)
 	b.evs = append(b.evs, ev)
 }
@@ -232,6 +235,9 @@ func withStatus(ev grains.Event, st Status) grains.Event {
 		e.Status = st
 		return e
 	case TaskAwaiting:
+		e.Status = st
+		return e
+	case TaskQueryRequested:
 		e.Status = st
 		return e
 	case FalloutOpened:
@@ -527,7 +533,7 @@ func Apply(s State, ev grains.Event) State {
 			Lines: grains.CloneLines(e.Lines), OneTimeTotal: e.OneTimeTotal, MonthlyTotal: e.MonthlyTotal,
 			PriceHash: e.PriceHash, PlanVersion: e.PlanVersion, Items: cloneItems(e.Items), Tasks: []Task{},
 			AcceptedBy: e.AcceptedBy, AcceptedAt: &at, CreatedAt: e.CreatedAt,
-			TaskSLOSeconds: e.TaskSLOSeconds, Fallout: []FalloutCase{},
+			TaskSLOSeconds: e.TaskSLOSeconds, CallbackTimeoutSeconds: e.CallbackTimeoutSeconds, Fallout: []FalloutCase{},
 		}
 		for _, t := range e.Tasks {
 			s.Tasks = append(s.Tasks, Task{TaskID: t.ID, Type: t.Type, LineID: t.LineID, DependsOn: t.DependsOn,
@@ -538,6 +544,7 @@ func Apply(s State, ev grains.Event) State {
 		if i := s.task(e.TaskID); i >= 0 {
 			s = s.updateTask(e.TaskID, func(t *Task) {
 				t.Status, t.Attempt, t.Awaiting = TaskStatusPending, e.Attempt, ""
+				t.CallbackChecks, t.CallbackDue = 0, nil
 			})
 		} else {
 			// A compensation, or a task of an order created before plans
@@ -556,7 +563,7 @@ func Apply(s State, ev grains.Event) State {
 		s.Progress++
 		seq := s.Progress
 		s = s.updateTask(e.TaskID, func(t *Task) {
-			t.Status, t.Result, t.DoneSeq, t.Awaiting = TaskStatusDone, e.Result, seq, ""
+			t.Status, t.Result, t.DoneSeq, t.Awaiting, t.CallbackDue = TaskStatusDone, e.Result, seq, "", nil
 			t.CompletedBy, t.Evidence = e.CompletedBy, e.Evidence
 		})
 		s.Status = e.Status
@@ -565,7 +572,7 @@ func Apply(s State, ev grains.Event) State {
 		s.Progress++
 		seq := s.Progress
 		s = s.updateTask(e.TaskID, func(t *Task) {
-			t.Status, t.Reason, t.DoneSeq, t.Awaiting = TaskStatusFailed, e.Reason, seq, ""
+			t.Status, t.Reason, t.DoneSeq, t.Awaiting, t.CallbackDue = TaskStatusFailed, e.Reason, seq, "", nil
 			if e.Cause != "" {
 				t.Outcome = causeOutcome(e.Cause)
 			}
@@ -576,19 +583,18 @@ func Apply(s State, ev grains.Event) State {
 		s.Progress++
 		seq := s.Progress
 		s = s.updateTask(e.TaskID, func(t *Task) {
-			t.Status, t.DoneSeq, t.Awaiting, t.CompletedBy = TaskStatusSkipped, seq, "", e.SkippedBy
+			t.Status, t.DoneSeq, t.Awaiting, t.CompletedBy, t.CallbackDue = TaskStatusSkipped, seq, "", e.SkippedBy, nil
 		})
 		s.Status = e.Status
 		s = s.rollUpItems()
 	case TaskReconciled:
 		s = s.updateTask(e.TaskID, func(t *Task) {
-			t.Status, t.Outcome, t.Evidence, t.Awaiting = TaskStatusFailed, OutcomeFailed, e.Evidence, ""
+			t.Status, t.Outcome, t.Evidence, t.Awaiting, t.CallbackDue = TaskStatusFailed, OutcomeFailed, e.Evidence, "", nil
 		})
 		s.Status = e.Status
 		s = s.rollUpItems()
-	case TaskAwaiting:
-		s = s.updateTask(e.TaskID, func(t *Task) { t.Awaiting = e.Awaiting })
-		s.Status = e.Status
+	case TaskAwaiting, TaskQueryRequested:
+		s = applyCallback(s, ev)
 	case FalloutOpened:
 		s.Fallout = append(cloneCases(s.Fallout), FalloutCase{ID: e.CaseID, OrderID: e.OrderID, TaskID: e.TaskID,
 			Cause: e.Cause, Status: CaseOpen, Owner: e.Owner, Reason: e.Reason, OpenedAt: e.OpenedAt})

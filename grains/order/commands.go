@@ -60,6 +60,10 @@ type Create struct {
 	DocumentSHA256 string `json:"documentSha256,omitempty"`
 	// TaskSLOSeconds, optional, overrides DefaultTaskSLO for this order.
 	TaskSLOSeconds int `json:"taskSloSeconds,omitempty"`
+	// CallbackTimeoutSeconds, optional, is how long a task awaits its
+	// callback before the order asks for a query (DefaultCallbackTimeout,
+	// or a quarter of the task SLO when shorter). Less than the task SLO.
+	CallbackTimeoutSeconds int `json:"callbackTimeoutSeconds,omitempty"`
 }
 
 // CompleteTask reports a task done, with the worker's result (a JSON object).
@@ -260,6 +264,8 @@ func DecodeCommand(name string, payload []byte) (grains.Command, error) {
 				v.Add("/awaiting", "enum", "awaiting must be callback")
 			}
 		})
+	case CmdCheckCallback:
+		return decodeCheckCallback(payload)
 	case CmdCheckProgress:
 		return decodeTaskCommand[CheckProgress](name, payload, func(c CheckProgress, v *grains.Violations) {
 			if c.Progress < 0 {
@@ -335,6 +341,16 @@ func (c Create) validate() error {
 	}
 	if c.TaskSLOSeconds < 0 {
 		v.Add("/taskSloSeconds", "min", "taskSloSeconds must be positive, or absent for the default")
+	}
+	slo := DefaultTaskSLO
+	if c.TaskSLOSeconds > 0 {
+		slo = time.Duration(c.TaskSLOSeconds) * time.Second
+	}
+	switch {
+	case c.CallbackTimeoutSeconds < 0:
+		v.Add("/callbackTimeoutSeconds", "min", "callbackTimeoutSeconds must be positive, or absent for the default")
+	case time.Duration(c.CallbackTimeoutSeconds)*time.Second >= slo:
+		v.Add("/callbackTimeoutSeconds", "max", "callbackTimeoutSeconds must be less than the task SLO ("+slo.String()+")")
 	}
 	if c.PlanVersion < 0 {
 		v.Add("/planVersion", "min", "planVersion must be positive, or absent for the default")

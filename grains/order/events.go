@@ -62,12 +62,15 @@ type Created struct {
 	PriceHash    string          `json:"priceHash"`
 	PlanVersion  int             `json:"planVersion"`
 	// TaskSLOSeconds is the create command's override of DefaultTaskSLO.
-	TaskSLOSeconds int         `json:"taskSloSeconds,omitempty"`
-	Items          []Item      `json:"items,omitempty"`
-	Tasks          []plan.Task `json:"tasks,omitempty"`
-	AcceptedBy     string      `json:"acceptedBy"`
-	AcceptedAt     time.Time   `json:"acceptedAt"`
-	CreatedAt      time.Time   `json:"createdAt"`
+	TaskSLOSeconds int `json:"taskSloSeconds,omitempty"`
+	// CallbackTimeoutSeconds is the create command's override of the
+	// callback timeout.
+	CallbackTimeoutSeconds int         `json:"callbackTimeoutSeconds,omitempty"`
+	Items                  []Item      `json:"items,omitempty"`
+	Tasks                  []plan.Task `json:"tasks,omitempty"`
+	AcceptedBy             string      `json:"acceptedBy"`
+	AcceptedAt             time.Time   `json:"acceptedAt"`
+	CreatedAt              time.Time   `json:"createdAt"`
 }
 
 // TaskRequested: a fulfillment task is to be executed by a worker; every
@@ -91,6 +94,9 @@ type TaskRequested struct {
 	RequestedBy string `json:"requestedBy,omitempty"`
 	Reason      string `json:"reason,omitempty"`
 	Check       *Check `json:"check,omitempty"`
+	// CancelTimer is the task's callback timer, cancelled by this event
+	// because the task awaited a callback with the timer armed.
+	CancelTimer string `json:"cancelTimer,omitempty"`
 }
 
 // TaskCompleted: a worker finished a task.
@@ -107,6 +113,9 @@ type TaskCompleted struct {
 	Reason      string `json:"reason,omitempty"`
 	Evidence    string `json:"evidence,omitempty"`
 	Check       *Check `json:"check,omitempty"`
+	// CancelTimer is the task's callback timer, cancelled by this event
+	// because the task awaited a callback with the timer armed.
+	CancelTimer string `json:"cancelTimer,omitempty"`
 }
 
 // TaskFailed: a task failed for good.
@@ -120,6 +129,9 @@ type TaskFailed struct {
 	// Cause classifies the failure; "" in events from before fallout cases.
 	Cause Cause  `json:"cause,omitempty"`
 	Check *Check `json:"check,omitempty"`
+	// CancelTimer is the task's callback timer, cancelled by this event
+	// because the task awaited a callback with the timer armed.
+	CancelTimer string `json:"cancelTimer,omitempty"`
 }
 
 // TaskSkipped: ops skipped a task; its dependents proceed.
@@ -132,6 +144,9 @@ type TaskSkipped struct {
 	Reason    string    `json:"reason"`
 	SkippedAt time.Time `json:"skippedAt"`
 	Check     *Check    `json:"check,omitempty"`
+	// CancelTimer is the task's callback timer, cancelled by this event
+	// because the task awaited a callback with the timer armed.
+	CancelTimer string `json:"cancelTimer,omitempty"`
 }
 
 // TaskReconciled: ops found the effect of a task whose outcome was unknown
@@ -147,16 +162,20 @@ type TaskReconciled struct {
 	Reason       string    `json:"reason"`
 	Evidence     string    `json:"evidence"`
 	ReconciledAt time.Time `json:"reconciledAt"`
+	// CancelTimer is the task's callback timer, cancelled by this event
+	// because the task awaited a callback with the timer armed.
+	CancelTimer string `json:"cancelTimer,omitempty"`
 }
 
 // TaskAwaiting: the external system accepted a task whose result comes by
-// callback.
+// callback. Callback, when set, arms the task's callback timer.
 type TaskAwaiting struct {
-	OrderID  string `json:"orderId"`
-	QuoteID  string `json:"quoteId"`
-	Status   Status `json:"status"`
-	TaskID   string `json:"taskId"`
-	Awaiting string `json:"awaiting"`
+	OrderID  string         `json:"orderId"`
+	QuoteID  string         `json:"quoteId"`
+	Status   Status         `json:"status"`
+	TaskID   string         `json:"taskId"`
+	Awaiting string         `json:"awaiting"`
+	Callback *CallbackCheck `json:"callback,omitempty"`
 }
 
 // FalloutOpened: a task needs a person. The case starts open, owned by
@@ -244,17 +263,43 @@ type Cancelled struct {
 	CancelID string `json:"cancelId,omitempty"`
 }
 
-// Timers implements grains.TimerEffects: (re-)arms the stuck timer.
-func (e TaskRequested) Timers() ([]grains.Timer, []string) { return stuckTimer(e.Check) }
+// Timers implements grains.TimerEffects: (re-)arms the stuck timer and
+// cancels the task's callback timer when it was armed.
+func (e TaskRequested) Timers() ([]grains.Timer, []string) {
+	set, _ := stuckTimer(e.Check)
+	return set, cancelling(e.CancelTimer)
+}
 
-// Timers implements grains.TimerEffects: (re-)arms the stuck timer.
-func (e TaskCompleted) Timers() ([]grains.Timer, []string) { return stuckTimer(e.Check) }
+// Timers implements grains.TimerEffects: (re-)arms the stuck timer and
+// cancels the task's callback timer when it was armed.
+func (e TaskCompleted) Timers() ([]grains.Timer, []string) {
+	set, _ := stuckTimer(e.Check)
+	return set, cancelling(e.CancelTimer)
+}
 
-// Timers implements grains.TimerEffects: (re-)arms the stuck timer.
-func (e TaskFailed) Timers() ([]grains.Timer, []string) { return stuckTimer(e.Check) }
+// Timers implements grains.TimerEffects: (re-)arms the stuck timer and
+// cancels the task's callback timer when it was armed.
+func (e TaskFailed) Timers() ([]grains.Timer, []string) {
+	set, _ := stuckTimer(e.Check)
+	return set, cancelling(e.CancelTimer)
+}
 
-// Timers implements grains.TimerEffects: (re-)arms the stuck timer.
-func (e TaskSkipped) Timers() ([]grains.Timer, []string) { return stuckTimer(e.Check) }
+// Timers implements grains.TimerEffects: (re-)arms the stuck timer and
+// cancels the task's callback timer when it was armed.
+func (e TaskSkipped) Timers() ([]grains.Timer, []string) {
+	set, _ := stuckTimer(e.Check)
+	return set, cancelling(e.CancelTimer)
+}
+
+// Timers implements grains.TimerEffects: cancels the task's callback timer
+// when it was armed.
+func (e TaskReconciled) Timers() ([]grains.Timer, []string) { return nil, cancelling(e.CancelTimer) }
+
+// Timers implements grains.TimerEffects: arms the task's callback timer
+// (when Callback is set).
+func (e TaskAwaiting) Timers() ([]grains.Timer, []string) {
+	return callbackTimer(e.TaskID, e.Callback), nil
+}
 
 // Timers implements grains.TimerEffects: a finished order is not stuck.
 func (Completed) Timers() ([]grains.Timer, []string) { return nil, []string{TimerStuck} }
@@ -331,6 +376,8 @@ func DecodeEvent(name string, payload []byte) (grains.Event, error) {
 		ev, err = decodeAs[TaskReconciled](name, payload)
 	case EvTaskAwaiting:
 		ev, err = decodeAs[TaskAwaiting](name, payload)
+	case EvTaskQueryRequested:
+		ev, err = decodeAs[TaskQueryRequested](name, payload)
 	case EvFalloutOpened:
 		ev, err = decodeAs[FalloutOpened](name, payload)
 	case EvFalloutAssigned:

@@ -129,8 +129,8 @@ func decideReconcileTask(s State, c ReconcileTask, env grains.Env) ([]grains.Eve
 	if s.Tasks[i].Status == TaskStatusFailed && s.Tasks[i].Outcome != OutcomeUnknown {
 		return nil, nil // its outcome is known already
 	}
-	return []grains.Event{TaskReconciled{OrderID: s.ID, QuoteID: s.QuoteID, Status: s.Status, TaskID: c.TaskID,
-		Effect: c.Effect, ReconciledBy: env.Actor, Reason: c.Reason, Evidence: c.Evidence, ReconciledAt: env.Now.UTC()}}, nil
+	return []grains.Event{withCallbackCancel(s, TaskReconciled{OrderID: s.ID, QuoteID: s.QuoteID, Status: s.Status, TaskID: c.TaskID,
+		Effect: c.Effect, ReconciledBy: env.Actor, Reason: c.Reason, Evidence: c.Evidence, ReconciledAt: env.Now.UTC()})}, nil
 }
 
 func decideAssignFallout(s State, c AssignFallout, env grains.Env) ([]grains.Event, error) {
@@ -156,27 +156,6 @@ func decideAssignFallout(s State, c AssignFallout, env grains.Env) ([]grains.Eve
 	}
 	return []grains.Event{FalloutAssigned{OrderID: s.ID, QuoteID: s.QuoteID, Status: s.Status, CaseID: fc.ID,
 		Owner: c.Owner, AssignedBy: env.Actor, Note: c.Note, AssignedAt: env.Now.UTC()}}, nil
-}
-
-func decideAwaitTask(s State, c AwaitTask, env grains.Env) ([]grains.Event, error) {
-	if err := grains.RequireRole(env, CmdAwaitTask, RoleSystem); err != nil {
-		return nil, err
-	}
-	if !Exists(s) {
-		return nil, grains.NotFound(grains.KindOrder, env.ID, CmdAwaitTask)
-	}
-	i := s.task(c.TaskID)
-	if i < 0 {
-		return nil, unknownTask(s, CmdAwaitTask, c.TaskID)
-	}
-	t := s.Tasks[i]
-	switch {
-	case t.Status != TaskStatusPending:
-		return nil, nil // the result came first
-	case t.Awaiting == c.Awaiting:
-		return nil, nil
-	}
-	return []grains.Event{TaskAwaiting{OrderID: s.ID, QuoteID: s.QuoteID, Status: s.Status, TaskID: t.TaskID, Awaiting: c.Awaiting}}, nil
 }
 
 // decideCheckProgress is the stuck timer firing: when the order made no
@@ -210,6 +189,8 @@ func stuckCause(t Task) (Cause, string) {
 	switch {
 	case t.Awaiting == AwaitingCallback:
 		return CauseAwaitingCallback, "the external system accepted the task; its callback did not come"
+	case t.Awaiting == AwaitingQuery:
+		return CauseAwaitingCallback, "the external system accepted the task; its callback did not come and the query about it got no answer"
 	case t.Outcome != "":
 		return CauseRetriesExhausted, fmt.Sprintf("attempt %d after an earlier %s attempt", t.Attempt, t.Outcome)
 	}

@@ -222,8 +222,14 @@ type Task struct {
 	// that compensations run in reverse order of completion.
 	DoneSeq int `json:"doneSeq,omitempty"`
 	// Awaiting is set while the external system has accepted the task and
-	// its result comes by callback ("callback").
+	// its result comes by callback ("callback"), or while the worker is
+	// asked to query the system because the callback did not come ("query").
 	Awaiting string `json:"awaiting,omitempty"`
+	// CallbackChecks counts the queries requested for the attempt because
+	// its callback did not come (at most MaxCallbackChecks).
+	CallbackChecks int `json:"callbackChecks,omitempty"`
+	// CallbackDue is when the armed callback timer fires, if one is.
+	CallbackDue *time.Time `json:"callbackDue,omitempty"`
 	// CompletedBy, Evidence: who completed or skipped the task by hand, and
 	// the evidence they gave.
 	CompletedBy string `json:"completedBy,omitempty"`
@@ -265,6 +271,9 @@ type State struct {
 	// TaskSLOSeconds is how long a requested task may go without progress
 	// before the order opens a fallout case (DefaultTaskSLO when 0).
 	TaskSLOSeconds int `json:"taskSloSeconds,omitempty"`
+	// CallbackTimeoutSeconds is how long a task may await its callback
+	// before the order asks for a query (see callbackTimeout when 0).
+	CallbackTimeoutSeconds int `json:"callbackTimeoutSeconds,omitempty"`
 	// Fallout lists the order's fallout cases, oldest first; none is ever
 	// removed.
 	Fallout []FalloutCase `json:"fallout"`
