@@ -63,6 +63,11 @@ type Receipt struct {
 	Ref string
 	// Fields are further system-specific details.
 	Fields map[string]string
+	// Pending: the system accepted the call (or, from a query, holds it)
+	// but has not decided it yet; the result comes later by callback.
+	// Only Billing reports it. A pending receipt is not a success: the
+	// worker tells the order to await the callback (awaitTask).
+	Pending bool
 }
 
 // Inventory reserves stock.
@@ -82,7 +87,19 @@ type Provisioning interface {
 	Deprovision(ctx context.Context, key string) error
 }
 
-// Billing activates charging for the service.
+// Billing activates charging for the service, synchronously or
+// asynchronously.
+//
+// Activate returns the activation's receipt when the system decided at once
+// (synchronous), or a receipt with Pending set when it accepted the
+// activation and will report the result by callback (asynchronous: the
+// billing callback endpoint, ADR 0022). A rejection is an error wrapping
+// ErrRejected; a repeated call with the same idempotency key never
+// activates twice.
+//
+// Query reports the activation under an idempotency key (ExternalKey):
+// absent (found false), pending (found, Pending set), active (found, with
+// its reference) or rejected (an error wrapping ErrRejected).
 type Billing interface {
 	Activate(ctx context.Context, req Request) (Receipt, error)
 	Query(ctx context.Context, key string) (Receipt, bool, error)

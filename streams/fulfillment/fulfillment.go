@@ -23,6 +23,14 @@
 // Compensation tasks (releaseReservation, deprovision), which the order
 // requests on cancellation, undo the effect recorded under the compensated
 // task's external key.
+//
+// Asynchronous handoff (ADR 0022): when the system accepts a call and will
+// report the result by callback (a Pending receipt), the worker sends
+// awaitTask to the order instead of a result. When the callback does not
+// come in time the order asks for a query (FulfillmentTaskQueryRequested):
+// the worker asks the system by the idempotency key and completes the task
+// (active), fails it (rejected), sends awaitTask again (pending), or calls
+// again with the same key (absent).
 package fulfillment
 
 import (
@@ -46,11 +54,22 @@ import (
 // EventTaskRequested is the event type the worker executes.
 const EventTaskRequested = "FulfillmentTaskRequested"
 
+// EventTaskQueryRequested asks the worker to query the external system
+// about a task whose callback did not come; it is handled as a task
+// execution that starts with a query.
+const EventTaskQueryRequested = "FulfillmentTaskQueryRequested"
+
 // The commands the worker sends to the order.
 const (
 	CommandComplete = "completeTask"
 	CommandFail     = "failTask"
+	// CommandAwait tells the order the system accepted the task and its
+	// result comes by callback.
+	CommandAwait = "awaitTask"
 )
+
+// AwaitingCallback is the awaitTask payload's Awaiting.
+const AwaitingCallback = "callback"
 
 // Config configures the worker.
 type Config struct {
@@ -240,6 +259,8 @@ type Task struct {
 	DependsOn []string `json:"dependsOn,omitempty"`
 	// Compensates is set on a compensation task: the task it undoes.
 	Compensates string `json:"compensates,omitempty"`
+	// Round is set on a FulfillmentTaskQueryRequested: the query round.
+	Round int `json:"round,omitempty"`
 }
 
 // CompletePayload is the payload of completeTask.
@@ -265,9 +286,26 @@ const (
 	CauseUnknownOutcome    = "unknown_outcome"
 )
 
+// AwaitPayload is the payload of awaitTask.
+type AwaitPayload struct {
+	TaskID   string `json:"taskId"`
+	Awaiting string `json:"awaiting"`
+}
+
 // IdempotencyKey is the key of the result command of one task attempt.
 func IdempotencyKey(taskID string, attempt int) string {
 	return "task:" + taskID + ":" + strconv.Itoa(attempt) + ":result"
+}
+
+// AwaitKey is the key of the awaitTask command of one task attempt after
+// query round round (0: the first call), so that every round's report is
+// new to the order while a redelivered one replays.
+func AwaitKey(taskID string, attempt, round int) string {
+	k := "task:" + taskID + ":" + strconv.Itoa(attempt) + ":await"
+	if round > 0 {
+		k += ":" + strconv.Itoa(round)
+	}
+	return k
 }
 
 var (
@@ -277,6 +315,9 @@ var (
 	// unknown.
 	errStillUnknown = errors.New("fulfillment: the last call's outcome is unknown")
 	errRecords      = errors.New("fulfillment: attempt records")
+	// errAwaiting: the system accepted the task; its result comes by
+	// callback.
+	errAwaiting = errors.New("fulfillment: accepted, the result comes by callback")
 )
 
 func (w *Worker) handle(ctx goka.Context, msg any) {
@@ -286,9 +327,10 @@ func (w *Worker) handle(ctx goka.Context, msg any) {
 		w.deadLetter(ctx, value, deadletter.CategoryDecode, err)
 		return
 	}
-	if env.EventType != EventTaskRequested {
+	if env.EventType != EventTaskRequested && env.EventType != EventTaskQueryRequested {
 		return
 	}
+	query := env.EventType == EventTaskQueryRequested
 	var task Task
 	if err := json.Unmarshal(env.Payload, &task); err != nil {
 		w.deadLetter(ctx, value, deadletter.CategoryDecode, fmt.Errorf("fulfillment: decode task: %w", err))
@@ -304,6 +346,9 @@ func (w *Worker) handle(ctx goka.Context, msg any) {
 	}
 	log := w.log.With("tenant_id", env.TenantID, "order_id", orderID, "task_id", task.TaskID,
 		"task_type", task.TaskType, "attempt", task.Attempt, "correlation_id", env.CorrelationID)
+	if query {
+		log = log.With("query_round", task.Round)
+	}
 
 	op, err := w.ads.operation(task.TaskType)
 	if err != nil {
@@ -315,7 +360,7 @@ func (w *Worker) handle(ctx goka.Context, msg any) {
 		Compensates: task.Compensates}
 
 	done := ctx.DeferCommit()
-	result, err := w.execute(ctx.Context(), op, req, w.cfg.Policy(task.TaskType), log)
+	result, err := w.execute(ctx.Context(), op, req, w.cfg.Policy(task.TaskType), query, log)
 	if errors.Is(err, errRecords) {
 		log.Error("attempt records unavailable: task left for a retry", "error", err)
 		done(err)
@@ -323,7 +368,12 @@ func (w *Worker) handle(ctx goka.Context, msg any) {
 	}
 	var name string
 	var payload any
+	key := IdempotencyKey(task.TaskID, task.Attempt)
 	switch {
+	case errors.Is(err, errAwaiting):
+		name, payload = CommandAwait, AwaitPayload{TaskID: task.TaskID, Awaiting: AwaitingCallback}
+		key = AwaitKey(task.TaskID, task.Attempt, task.Round)
+		log.Info("task accepted: its result comes by callback")
 	case err == nil:
 		name, payload = CommandComplete, CompletePayload{TaskID: task.TaskID, Result: result}
 	case errors.Is(err, ErrRejected):
@@ -347,7 +397,7 @@ func (w *Worker) handle(ctx goka.Context, msg any) {
 		ID:             orderID,
 		Command:        name,
 		Payload:        pl,
-		IdempotencyKey: IdempotencyKey(task.TaskID, task.Attempt),
+		IdempotencyKey: key,
 		Actor:          "worker",
 		CorrelationID:  env.CorrelationID,
 		CausationID:    env.EventID,
@@ -368,17 +418,19 @@ func (w *Worker) deadLetter(ctx goka.Context, value []byte, cat deadletter.Categ
 
 // execute performs one task: it calls the system up to p.Attempts times,
 // querying it by the idempotency key before any call that follows an unknown
-// outcome, and before the first call when the task has recorded attempts. It
-// returns the completeTask result, an error wrapping ErrRejected, an error
+// outcome, and before the first call when the task has recorded attempts or
+// query is set (the order asked for a query). It returns the completeTask
+// result, errAwaiting when the system accepted the task and will call back
+// (or a query finds it pending), an error wrapping ErrRejected, an error
 // wrapping errExhausted, one wrapping errRecords when an attempt could not be
 // recorded, or ctx's error when ctx ended first.
-func (w *Worker) execute(ctx context.Context, op operation, req Request, p TaskPolicy, log *slog.Logger) (map[string]string, error) {
+func (w *Worker) execute(ctx context.Context, op operation, req Request, p TaskPolicy, query bool, log *slog.Logger) (map[string]string, error) {
 	rec, err := w.recorder(ctx, op, req)
 	if err != nil {
 		return nil, err
 	}
-	unknown := rec.resumed()
-	if unknown {
+	unknown := rec.resumed() || query
+	if rec.resumed() && !query {
 		log.Info("task has recorded attempts: resuming with a query", "attempts", rec.n)
 	}
 	var last error
@@ -407,6 +459,8 @@ func (w *Worker) execute(ctx context.Context, op operation, req Request, p TaskP
 				switch {
 				case err != nil:
 					return "", err
+				case found && r.Pending:
+					return "pending " + r.Ref, nil
 				case found:
 					return "found " + r.Ref, nil
 				}
@@ -422,6 +476,9 @@ func (w *Worker) execute(ctx context.Context, op operation, req Request, p TaskP
 			case err != nil:
 				last = fmt.Errorf("query %s: %w", op.system, err)
 				continue // still unknown
+			case found && r.Pending:
+				log.Info("the system holds the task, its result pending: awaiting its callback", "system", op.system)
+				return nil, errAwaiting
 			case found:
 				log.Info("unknown outcome reconciled: the effect exists", "system", op.system)
 				return resultOf(op.system, r), nil
@@ -434,11 +491,16 @@ func (w *Worker) execute(ctx context.Context, op operation, req Request, p TaskP
 			defer cancel()
 			var err error
 			r, err = op.do(cctx, req)
+			if err == nil && r.Pending {
+				return "accepted, result by callback " + r.Ref, nil
+			}
 			return r.Ref, err
 		})
 		switch {
 		case errors.Is(err, errRecords):
 			return nil, err
+		case err == nil && r.Pending:
+			return nil, errAwaiting
 		case err == nil:
 			return resultOf(op.system, r), nil
 		case errors.Is(err, ErrRejected):

@@ -98,6 +98,16 @@ type Stats struct {
 	Failures int
 	// LostReplies are the effects whose reply was lost.
 	LostReplies int
+	// Accepted, asynchronous billing only: the activations accepted for a
+	// later decision (one per key at most). Effects counts those that
+	// became active.
+	Accepted int
+	// CallbacksSent, CallbacksDropped, CallbackErrors, asynchronous billing
+	// only: callbacks delivered to the sink, dropped on purpose, and
+	// refused by the sink (or undeliverable).
+	CallbacksSent    int
+	CallbacksDropped int
+	CallbackErrors   int
 }
 
 // system is the shared core of every simulator.
@@ -294,26 +304,38 @@ func (p *Provisioning) Query(ctx context.Context, key string) (fulfillment.Recei
 // Deprovision undoes the provisioning under key.
 func (p *Provisioning) Deprovision(ctx context.Context, key string) error { return p.undo(ctx, key) }
 
-// Billing is a simulated billing system.
-type Billing struct{ *system }
+// Billing is a simulated billing system: synchronous (NewBilling), or
+// asynchronous with callbacks (NewAsyncBilling, billing_async.go).
+type Billing struct {
+	*system
+	async *async // nil: synchronous
+}
 
-// NewBilling returns a simulated billing system, or an error for an invalid
-// config.
+// NewBilling returns a simulated synchronous billing system, or an error
+// for an invalid config.
 func NewBilling(cfg Config) (*Billing, error) {
 	s, err := newSystem("billing", cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &Billing{s}, nil
+	return &Billing{system: s}, nil
 }
 
-// Activate activates billing under req's idempotency key.
+// Activate activates billing under req's idempotency key; an asynchronous
+// billing system accepts it and answers with a pending receipt.
 func (b *Billing) Activate(ctx context.Context, req fulfillment.Request) (fulfillment.Receipt, error) {
+	if b.async != nil {
+		return b.accept(ctx, req)
+	}
 	return b.call(ctx, req)
 }
 
-// Query reports the activation under key.
+// Query reports the activation under key: absent, pending (asynchronous
+// only), active, or rejected (its error).
 func (b *Billing) Query(ctx context.Context, key string) (fulfillment.Receipt, bool, error) {
+	if b.async != nil {
+		return b.queryAsync(ctx, key)
+	}
 	return b.query(ctx, key)
 }
 
