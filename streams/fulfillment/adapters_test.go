@@ -108,6 +108,20 @@ func failPayload(t *testing.T, c kafka.CommandMessage) fulfillment.FailPayload {
 	return pl
 }
 
+// queryEvent is a FulfillmentTaskQueryRequested of a billing task.
+func queryEvent(t *testing.T, eventID, orderID, taskID string, attempt, round int) []byte {
+	t.Helper()
+	p, _ := json.Marshal(fulfillment.Task{OrderID: orderID, QuoteID: "q-" + orderID, Status: "inProgress",
+		TaskID: taskID, TaskType: fulfillment.TypeActivateBilling, Attempt: attempt, LineID: "1", Round: round})
+	b, err := json.Marshal(kafka.Envelope{EventID: eventID, EventType: fulfillment.EventTaskQueryRequested, EventVersion: 1,
+		OccurredAt: time.Now().UTC(), TenantID: "acme", Producer: "order", AggregateKind: "order", AggregateID: orderID,
+		Revision: 7, Payload: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // compensationEvent is a compensation task of type typ undoing compensates.
 func compensationEvent(t *testing.T, eventID, orderID, taskID, typ, compensates string) []byte {
 	t.Helper()
@@ -250,6 +264,62 @@ func TestAdapters(t *testing.T) {
 			}
 			if st := bill.Stats(); st.Calls != 2 || st.Effects != 1 {
 				t.Errorf("stats %+v; want 2 calls and 1 activation", st)
+			}
+		})
+		t.Run("AsyncBillingAwaitsCallbackThenQueryResolves", func(t *testing.T) {
+			bill, err := sim.NewAsyncBilling(sim.Config{}, sim.AsyncConfig{DropAll: true, Delay: time.Hour})
+			check(t, err)
+			t.Cleanup(bill.Close)
+			e := startAdapters(t, b, fulfillment.Adapters{Billing: bill}, nil)
+			p := b.Producer(t)
+			task := "ord-10/1/activateBilling"
+			p.Send(t, e.tasks, "ord-10", typedEvent(t, typedTask{"ev-1", "ord-10", task, fulfillment.TypeActivateBilling, "1", 1}), nil)
+			cs := waitResults(t, b, e.commands, task, 1)
+			var aw fulfillment.AwaitPayload
+			if err := json.Unmarshal(cs[0].Payload, &aw); err != nil || cs[0].Command != fulfillment.CommandAwait ||
+				aw.Awaiting != fulfillment.AwaitingCallback || cs[0].IdempotencyKey != "task:"+task+":1:await" {
+				t.Fatalf("accepted activation: %+v %s", cs[0], cs[0].Payload)
+			}
+			// The callback did not come; still undecided: the query round
+			// reports the wait again, under its own key.
+			p.Send(t, e.tasks, "ord-10", queryEvent(t, "ev-2", "ord-10", task, 1, 1), nil)
+			cs = waitResults(t, b, e.commands, task, 2)
+			if cs[1].Command != fulfillment.CommandAwait || cs[1].IdempotencyKey != "task:"+task+":1:await:1" {
+				t.Fatalf("query of a pending activation: %+v", cs[1])
+			}
+			if st := bill.Stats(); st.Accepted != 1 || st.Queries != 1 || st.Calls != 1 {
+				t.Fatalf("stats %+v: want one acceptance and one query, no second call", st)
+			}
+		})
+		t.Run("QueryRoundCompletesOrCallsAgain", func(t *testing.T) {
+			bill, err := sim.NewAsyncBilling(sim.Config{}, sim.AsyncConfig{DropAll: true})
+			check(t, err)
+			t.Cleanup(bill.Close)
+			e := startAdapters(t, b, fulfillment.Adapters{Billing: bill}, nil)
+			p := b.Producer(t)
+			// Activated and decided (callback dropped): the query finds it.
+			done := "ord-11/1/activateBilling"
+			_, err = bill.Activate(context.Background(), fulfillment.Request{Tenant: "acme", OrderID: "ord-11", TaskID: done,
+				IdempotencyKey: fulfillment.ExternalKey("acme", done)})
+			check(t, err)
+			streamtest.Eventually(t, 10*time.Second, "activation decided", func() bool { return bill.Stats().Effects == 1 })
+			p.Send(t, e.tasks, "ord-11", queryEvent(t, "ev-1", "ord-11", done, 1, 2), nil)
+			cs := waitResults(t, b, e.commands, done, 1)
+			var pl fulfillment.CompletePayload
+			if err := json.Unmarshal(cs[0].Payload, &pl); err != nil || cs[0].Command != fulfillment.CommandComplete ||
+				pl.Result["externalRef"] != bill.Effects()[0].Receipt.Ref || cs[0].IdempotencyKey != "task:"+done+":1:result" {
+				t.Fatalf("query of an active activation: %+v %s", cs[0], cs[0].Payload)
+			}
+			// Never reached the billing system: absent, so the worker calls
+			// again with the same key and awaits the callback.
+			lost := "ord-11/2/activateBilling"
+			p.Send(t, e.tasks, "ord-11", queryEvent(t, "ev-2", "ord-11", lost, 1, 1), nil)
+			cs = waitResults(t, b, e.commands, lost, 1)
+			if cs[0].Command != fulfillment.CommandAwait || cs[0].IdempotencyKey != "task:"+lost+":1:await:1" {
+				t.Fatalf("query of an absent activation: %+v", cs[0])
+			}
+			if st := bill.Stats(); st.Accepted != 2 || st.Queries != 2 {
+				t.Fatalf("stats %+v: want two acceptances (one per key) after two queries", st)
 			}
 		})
 		t.Run("CompensationsUndoTheCompensatedTask", func(t *testing.T) {
