@@ -218,6 +218,9 @@ func (d *Dispatcher) Do(ctx context.Context, req Request) Reply {
 	if req.Command == CommandGet {
 		return d.get(ctx, req)
 	}
+	if req.Kind == grains.KindOrder && req.Command == CommandBillingCallback {
+		return d.billingCallback(ctx, req)
+	}
 	if req.Kind == grains.KindOrder && req.Command == CommandFallout {
 		return d.fallout(ctx, req)
 	}

@@ -32,6 +32,11 @@ type TaskView struct {
 	Compensates string `json:"compensates,omitempty"`
 	// SupersededBy is the number of the amendment that retired the task.
 	SupersededBy int `json:"supersededBy,omitempty"`
+	// Awaiting, CallbackChecks and CallbackDue show a task whose result
+	// comes by callback (order.Task).
+	Awaiting       string     `json:"awaiting,omitempty"`
+	CallbackChecks int        `json:"callbackChecks,omitempty"`
+	CallbackDue    *time.Time `json:"callbackDue,omitempty"`
 }
 
 // AttemptView is one attempt record as the API shows it.

@@ -59,6 +59,7 @@ func routes() []route {
 		{Method: "POST", Path: "/v1/cancelProductOrder", serve: cmd(dispatch.KindCancelProductOrder, dispatch.CommandCreate)},
 		{Method: "GET", Path: "/v1/cancelProductOrder/{id}", serve: getAggregate(dispatch.KindCancelProductOrder)},
 		{Method: "GET", Path: "/v1/orders/{id}/tasks", serve: (*server).orderTasks},
+		{Method: "POST", Path: "/v1/callbacks/billing", serve: cmd(grains.KindOrder, dispatch.CommandBillingCallback)},
 		{Method: "GET", Path: "/v1/catalog", serve: (*server).catalog},
 		{Method: "GET", Path: "/v1/catalog/versions", serve: catalogCmd(dispatch.CatalogVersions)},
 		{Method: "POST", Path: "/v1/catalog/versions", serve: catalogCmd(dispatch.CatalogCreateDraft)},

@@ -287,6 +287,30 @@ func (g *Grains) decide(cmd call.Command, a *aggregate, p map[string]any) (map[s
 			s["reason"] = p["reason"]
 			s["cancellation"] = map[string]any{"id": "co-" + cmd.ID, "state": "done", "reason": p["reason"],
 				"requestedBy": cmd.Actor, "requestedAt": "2026-01-02T10:00:00Z", "completedAt": "2026-01-02T10:00:00Z"}
+		case "completeTask", "failTask":
+			// As the order grain, for a requested task: done or failed;
+			// the same result again is a no-op.
+			want, other := "done", "failed"
+			if cmd.Name == "failTask" {
+				want, other = "failed", "done"
+			}
+			tasks, _ := s["tasks"].([]any)
+			found := false
+			for _, t := range tasks {
+				tm := t.(map[string]any)
+				if tm["taskId"] != p["taskId"] {
+					continue
+				}
+				found = true
+				if tm["status"] == other {
+					return nil, grains.Errorf(grains.CodeInvalidTransition, "task %v is already %s", p["taskId"], other)
+				}
+				tm["status"] = want
+			}
+			if !found {
+				return nil, &grains.Error{Code: grains.CodeValidation, Message: "no such task",
+					Violations: []grains.Violation{{Pointer: "/taskId", Code: "unknown", Message: "no such task in this order"}}}
+			}
 		default:
 			return nil, grains.Errorf(grains.CodeBadRequest, "unknown command %q", cmd.Name)
 		}
