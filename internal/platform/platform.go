@@ -105,6 +105,23 @@ type Config struct {
 	// WorkerSystems, when set, are the external systems the worker calls
 	// instead of simulators with WorkerLatency (failure drills).
 	WorkerSystems *fulfillment.Adapters
+	// BillingAsync runs the simulated billing system asynchronously (ADR
+	// 0022): it accepts an activation, decides it after
+	// BillingCallbackDelay and posts the result to the gateway's
+	// POST /v1/callbacks/billing with a token of the order's tenant and
+	// role billing, signed with the dev key. Default false (synchronous).
+	BillingAsync bool
+	// BillingCallbackDelay is how long asynchronous simulated billing takes
+	// to decide an activation. Default 0.
+	BillingCallbackDelay time.Duration
+	// BillingCallbackDropRate is the probability in [0,1] that asynchronous
+	// simulated billing loses a callback; 1 loses every one (the drill:
+	// the order's callback timer reconciles). Default 0.
+	BillingCallbackDropRate float64
+	// BillingCallbackURL is where asynchronous simulated billing posts its
+	// callbacks. Default: this process's gateway; required when the worker
+	// runs without the gateway role.
+	BillingCallbackURL string
 	// Hub tunes the event hub's deliveries (hub role): Attempts, Timeout,
 	// Retry and MaxQueue; brokers, group and topics are set by the
 	// platform. Zero fields take hub.Config's defaults.
@@ -187,6 +204,19 @@ func (c Config) Validate() error {
 	if c.MaxBatch < 0 {
 		return fmt.Errorf("platform: MaxBatch %d is negative", c.MaxBatch)
 	}
+	if c.BillingAsync && c.WorkerSystems == nil {
+		worker := len(c.Roles) == 0 || slices.Contains(c.Roles, RoleWorker)
+		gateway := len(c.Roles) == 0 || slices.Contains(c.Roles, RoleGateway)
+		if worker && !gateway && c.BillingCallbackURL == "" {
+			return errors.New("platform: asynchronous billing without the gateway role needs BillingCallbackURL")
+		}
+		if worker && c.DataDir == "" {
+			return errors.New("platform: asynchronous billing signs its callback tokens with the dev key: DataDir is required")
+		}
+	}
+	if c.BillingCallbackDelay < 0 || c.BillingCallbackDropRate < 0 || c.BillingCallbackDropRate > 1 {
+		return errors.New("platform: BillingCallbackDelay must not be negative and BillingCallbackDropRate must be in [0,1]")
+	}
 	return nil
 }
 
@@ -258,6 +288,10 @@ type Platform struct {
 	relay   *kafka.Relay
 	// catalogCache is the Redis cache of catalog versions; nil without one.
 	catalogCache *rediscache.Cache
+	// billing is the simulated billing system when the worker runs
+	// simulators; billingTarget resolves where its callbacks go.
+	billing       *sim.Billing
+	billingTarget *callbackTarget
 	closers      []func(ctx context.Context) error // run in reverse on Close
 	cancel       context.CancelFunc
 	wg           sync.WaitGroup
@@ -551,6 +585,9 @@ func (p *Platform) startGateway(ctx context.Context, cats *catalogs, pols *polic
 	if err != nil {
 		return err
 	}
+	if p.billingTarget != nil {
+		p.billingTarget.setSigner(p.signing)
+	}
 	if err := p.startNATS(ctx, natsapi.Deps{
 		Sender: p.grains, Reader: p.grains, Verifier: verifier, Orders: orders, Catalog: cats, Hub: p.hubAPI(),
 		Artifacts: artifacts, Attempts: attempts,
@@ -631,6 +668,11 @@ func kinds(topic func(string) string, orders grains.Behavior[order.State]) []act
 			if ev == "FulfillmentTaskRequested" {
 				// The order's own stream keeps every fact; the task queue gets
 				// a copy for the workers.
+				return []string{topic(TopicOrderEvents), topic(TopicTasks)}
+			}
+			if ev == order.EvTaskQueryRequested {
+				// A query about a task whose callback did not come: the
+				// worker answers it too.
 				return []string{topic(TopicOrderEvents), topic(TopicTasks)}
 			}
 			return []string{topic(TopicOrderEvents)}
@@ -757,6 +799,14 @@ func (p *Platform) startStreams(ctx context.Context, kcfg kafka.Config) error {
 			if ads, err = simulatedSystems(sim.Config{Latency: p.cfg.WorkerLatency}); err != nil {
 				return err
 			}
+			if p.cfg.BillingAsync {
+				bill, err := p.asyncBilling(sim.Config{Latency: p.cfg.WorkerLatency})
+				if err != nil {
+					return err
+				}
+				ads.Billing = bill
+			}
+			p.billing, _ = ads.Billing.(*sim.Billing)
 		}
 		records, ok := p.Store.(truth.AttemptStore)
 		if !ok {
@@ -920,6 +970,9 @@ func (p *Platform) startHTTP(h http.Handler) error {
 	}()
 	p.onClose(srv.Shutdown)
 	p.HTTPAddr = ln.Addr().String()
+	if p.billingTarget != nil {
+		p.billingTarget.setGateway(p.HTTPAddr)
+	}
 	return nil
 }
 
