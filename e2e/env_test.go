@@ -64,6 +64,11 @@ type platformOpts struct {
 	systems *fulfillment.Adapters
 	// planDefault is the plan version new orders pin (0: built-in).
 	planDefault int
+	// billingAsync runs the simulated billing asynchronously, deciding
+	// after billingDelay and losing callbacks with billingDrop.
+	billingAsync bool
+	billingDelay time.Duration
+	billingDrop  float64
 	// after, real mode only, starts the platform on the database, topics
 	// and subjects of an earlier one (a redeployment); close that first.
 	after *env
@@ -92,15 +97,18 @@ func startPlatform(t *testing.T, m mode, o platformOpts) *env {
 	}
 	dir := t.TempDir()
 	cfg := platform.Config{
-		DataDir:       dir,
-		HTTPListen:    "127.0.0.1:0",
-		NATSListen:    "127.0.0.1:0",
-		WorkerLatency: o.workerLatency,
-		NoStreams:     o.noStreams,
-		WorkerSystems: o.systems,
-		PlanDefault:   o.planDefault,
-		Hub:           hub.Config{AllowPrivate: true}, // the test's subscribers listen on loopback
-		Log:           testLogger(t),
+		DataDir:                 dir,
+		HTTPListen:              "127.0.0.1:0",
+		NATSListen:              "127.0.0.1:0",
+		WorkerLatency:           o.workerLatency,
+		NoStreams:               o.noStreams,
+		WorkerSystems:           o.systems,
+		PlanDefault:             o.planDefault,
+		BillingAsync:            o.billingAsync,
+		BillingCallbackDelay:    o.billingDelay,
+		BillingCallbackDropRate: o.billingDrop,
+		Hub:                     hub.Config{AllowPrivate: true}, // the test's subscribers listen on loopback
+		Log:                     testLogger(t),
 	}
 	e := &env{t: t, mode: m, natsPrefix: "grainline"}
 	switch m {
