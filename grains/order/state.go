@@ -44,6 +44,13 @@
 // unknown (billing_outcome_unknown); retrying a reservation whose outcome is
 // unknown (reconcile_first). A requested task's outcome counts as unknown.
 //
+// Callbacks (ADR 0022, callback.go): a task whose external system accepted
+// it and reports by callback awaits its callback (awaitTask); the order arms
+// a durable per-task callback timer (callbackTimeoutSeconds) and, when it
+// fires first, asks the worker to query the system (checkCallback ->
+// FulfillmentTaskQueryRequested), at most MaxCallbackChecks times per
+// attempt; then the stuck timer opens an awaiting_callback case.
+//
 // Cancellation (TMF622 CancelProductOrder, one per order, id CancelID): the
 // cancel is refused with point_of_no_return while a point-of-no-return task
 // is done or requested. Else the order waits (assessingCancellation) for the
