@@ -218,4 +218,3 @@ func postCallback(t *testing.T, e *env, token string, body any) reply {
 	}
 	return r
 }
-

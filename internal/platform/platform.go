@@ -292,9 +292,9 @@ type Platform struct {
 	// simulators; billingTarget resolves where its callbacks go.
 	billing       *sim.Billing
 	billingTarget *callbackTarget
-	closers      []func(ctx context.Context) error // run in reverse on Close
-	cancel       context.CancelFunc
-	wg           sync.WaitGroup
+	closers       []func(ctx context.Context) error // run in reverse on Close
+	cancel        context.CancelFunc
+	wg            sync.WaitGroup
 }
 
 // grainCaller sends commands and reads grains: a Node or a Client.
