@@ -133,21 +133,22 @@ const (
 // inProgress (its event.productOrder.state says so). Order events not
 // listed are not published.
 var eventTypes = map[string]string{
-	"OrderCreated":               EventCreate,
-	"OrderCompleted":             EventStateChange,
-	"OrderFailed":                EventStateChange,
-	"OrderCancelled":             EventStateChange,
-	"OrderCancellationRequested": EventStateChange,
-	"FalloutOpened":              EventStateChange,
-	"FalloutResolved":            EventStateChange,
-	"FalloutAssigned":            EventAttributeChange,
-	"FulfillmentTaskRequested":   EventAttributeChange,
-	"FulfillmentTaskCompleted":   EventAttributeChange,
-	"FulfillmentTaskFailed":      EventAttributeChange,
-	"FulfillmentTaskSkipped":     EventAttributeChange,
-	"FulfillmentTaskReconciled":  EventAttributeChange,
-	"FulfillmentTaskAwaiting":    EventAttributeChange,
-	"OrderAmended":               EventAttributeChange,
+	"OrderCreated":                  EventCreate,
+	"OrderCompleted":                EventStateChange,
+	"OrderFailed":                   EventStateChange,
+	"OrderCancelled":                EventStateChange,
+	"OrderCancellationRequested":    EventStateChange,
+	"FalloutOpened":                 EventStateChange,
+	"FalloutResolved":               EventStateChange,
+	"FalloutAssigned":               EventAttributeChange,
+	"FulfillmentTaskRequested":      EventAttributeChange,
+	"FulfillmentTaskCompleted":      EventAttributeChange,
+	"FulfillmentTaskFailed":         EventAttributeChange,
+	"FulfillmentTaskSkipped":        EventAttributeChange,
+	"FulfillmentTaskReconciled":     EventAttributeChange,
+	"FulfillmentTaskAwaiting":       EventAttributeChange,
+	"FulfillmentTaskQueryRequested": EventAttributeChange,
+	"OrderAmended":                  EventAttributeChange,
 }
 
 // TMFEventType returns the TMF event type published for an order event
