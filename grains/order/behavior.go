@@ -76,6 +76,8 @@ func (d decider) decide(s State, cmd grains.Command, env grains.Env) ([]grains.E
 		return decideCheckProgress(s, c, env)
 	case CheckCallback:
 		return decideCheckCallback(s, c, env)
+	case CheckJeopardy:
+		return decideCheckJeopardy(s, c, env)
 	case nil:
 		return nil, grains.Errorf(grains.CodeBadRequest, "no order command")
 	}
@@ -125,6 +127,7 @@ func (d decider) decideCreate(s State, c Create, env grains.Env) ([]grains.Event
 		AcceptedBy: c.AcceptedBy, AcceptedAt: c.AcceptedAt.UTC(), CreatedAt: env.Now.UTC(),
 		TaskSLOSeconds: c.TaskSLOSeconds, CallbackTimeoutSeconds: c.CallbackTimeoutSeconds,
 	}
+	created = withCommitment(created, c, d.commit(c, version, env.Now))
 	b := batch{s: s}
 	b.addAsIs(created)
 	for _, ev := range requestReady(b.s) {
@@ -521,9 +524,9 @@ func unknownTask(s State, command, taskID string) error {
 		Violations: []grains.Violation{{Pointer: "/taskId", Code: "unknown", Message: "no such task in this order"}}}
 }
 
-// Apply folds one event into s. Events it does not know leave s unchanged.
-// Item states are recomputed from the tasks after every task event.
-func Apply(s State, ev grains.Event) State {
+// applyEvent folds one event into s (see Apply). Events it does not know
+// leave s unchanged.
+func applyEvent(s State, ev grains.Event) State {
 	switch e := ev.(type) {
 	case Created:
 		at := e.AcceptedAt
@@ -638,7 +641,7 @@ func Apply(s State, ev grains.Event) State {
 		}
 		s.Items = cloneItems(s.Items)
 		for i, it := range s.Items {
-			if it.State != StatusCompleted {
+			if it.State != StatusCompleted && it.State != StatusPartial {
 				s.Items[i].State = StatusCancelled
 			}
 		}

@@ -64,6 +64,13 @@ type Create struct {
 	// callback before the order asks for a query (DefaultCallbackTimeout,
 	// or a quarter of the task SLO when shorter). Less than the task SLO.
 	CallbackTimeoutSeconds int `json:"callbackTimeoutSeconds,omitempty"`
+	// RequestedCompletionDate, optional (TMF622), becomes the order's
+	// committed date; absent, the committed date is acceptedAt plus the
+	// plan's lead time.
+	RequestedCompletionDate *time.Time `json:"requestedCompletionDate,omitempty"`
+	// JeopardyMarginSeconds, optional, is how long before the committed
+	// date the order is at risk; absent, the plan's margin applies.
+	JeopardyMarginSeconds int `json:"jeopardyMarginSeconds,omitempty"`
 }
 
 // CompleteTask reports a task done, with the worker's result (a JSON object).
@@ -266,6 +273,8 @@ func DecodeCommand(name string, payload []byte) (grains.Command, error) {
 		})
 	case CmdCheckCallback:
 		return decodeCheckCallback(payload)
+	case CmdCheckJeopardy:
+		return decodeTaskCommand[CheckJeopardy](name, payload, func(c CheckJeopardy, v *grains.Violations) { c.check(v) })
 	case CmdCheckProgress:
 		return decodeTaskCommand[CheckProgress](name, payload, func(c CheckProgress, v *grains.Violations) {
 			if c.Progress < 0 {
@@ -351,6 +360,9 @@ func (c Create) validate() error {
 		v.Add("/callbackTimeoutSeconds", "min", "callbackTimeoutSeconds must be positive, or absent for the default")
 	case time.Duration(c.CallbackTimeoutSeconds)*time.Second >= slo:
 		v.Add("/callbackTimeoutSeconds", "max", "callbackTimeoutSeconds must be less than the task SLO ("+slo.String()+")")
+	}
+	if c.JeopardyMarginSeconds < 0 {
+		v.Add("/jeopardyMarginSeconds", "min", "jeopardyMarginSeconds must be positive, or absent for the plan's margin")
 	}
 	if c.PlanVersion < 0 {
 		v.Add("/planVersion", "min", "planVersion must be positive, or absent for the default")

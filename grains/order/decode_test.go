@@ -99,7 +99,8 @@ func TestDecodeEvent(t *testing.T) {
 func TestEveryEventCarriesOrderQuoteAndStatus(t *testing.T) {
 	events := []grains.Event{order.Created{}, order.TaskRequested{}, order.TaskCompleted{}, order.TaskFailed{},
 		order.Completed{}, order.Failed{}, order.Cancelled{}, order.TaskSkipped{}, order.TaskReconciled{}, order.TaskAwaiting{},
-		order.FalloutOpened{}, order.FalloutAssigned{}, order.FalloutResolved{}, order.CancellationRequested{}}
+		order.FalloutOpened{}, order.FalloutAssigned{}, order.FalloutResolved{}, order.CancellationRequested{},
+		order.JeopardyRaised{}}
 	for _, ev := range events {
 		b, _ := json.Marshal(ev)
 		var m map[string]any

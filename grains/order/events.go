@@ -71,6 +71,12 @@ type Created struct {
 	AcceptedBy             string      `json:"acceptedBy"`
 	AcceptedAt             time.Time   `json:"acceptedAt"`
 	CreatedAt              time.Time   `json:"createdAt"`
+	// RequestedCompletionDate is the create command's, if any;
+	// CommittedDate and JeopardyAt are the order's commitment (see
+	// jeopardy.go). Absent in events from before committed dates.
+	RequestedCompletionDate *time.Time `json:"requestedCompletionDate,omitempty"`
+	CommittedDate           *time.Time `json:"committedDate,omitempty"`
+	JeopardyAt              *time.Time `json:"jeopardyAt,omitempty"`
 }
 
 // TaskRequested: a fulfillment task is to be executed by a worker; every
@@ -231,7 +237,8 @@ type CancellationRequested struct {
 	RequestedAt time.Time `json:"requestedAt"`
 }
 
-// Completed: every task is done.
+// Completed: every task is done or skipped. Status is completed, or
+// partial when an item's tasks were skipped in part (rollup.go).
 type Completed struct {
 	OrderID     string    `json:"orderId"`
 	QuoteID     string    `json:"quoteId"`
@@ -301,11 +308,13 @@ func (e TaskAwaiting) Timers() ([]grains.Timer, []string) {
 	return callbackTimer(e.TaskID, e.Callback), nil
 }
 
-// Timers implements grains.TimerEffects: a finished order is not stuck.
-func (Completed) Timers() ([]grains.Timer, []string) { return nil, []string{TimerStuck} }
+// Timers implements grains.TimerEffects: a finished order is not stuck
+// and not in jeopardy.
+func (Completed) Timers() ([]grains.Timer, []string) { return nil, finishedTimers }
 
-// Timers implements grains.TimerEffects: a finished order is not stuck.
-func (Cancelled) Timers() ([]grains.Timer, []string) { return nil, []string{TimerStuck} }
+// Timers implements grains.TimerEffects: a finished order is not stuck
+// and not in jeopardy.
+func (Cancelled) Timers() ([]grains.Timer, []string) { return nil, finishedTimers }
 
 // EventName implements grains.Event.
 func (Created) EventName() string { return EvCreated }
@@ -388,6 +397,8 @@ func DecodeEvent(name string, payload []byte) (grains.Event, error) {
 		ev, err = decodeAs[CancellationRequested](name, payload)
 	case EvAmended:
 		ev, err = decodeAs[Amended](name, payload)
+	case EvJeopardyRaised:
+		ev, err = decodeAs[JeopardyRaised](name, payload)
 	default:
 		return nil, grains.Errorf(grains.CodeBadRequest, "unknown order event %q", name)
 	}

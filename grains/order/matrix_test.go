@@ -115,10 +115,11 @@ func TestRolesAreChecked(t *testing.T) {
 		{"awaitTask", `{"taskId":"o-1/provision","awaiting":"callback"}`},
 		{"checkProgress", `{"progress":1}`},
 		{"amend", `{"reason":"r","lines":[{"lineId":"1","offeringId":"x","quantity":2}]}`},
+		{"checkJeopardy", `{"jeopardyType":"hazard","at":"2026-01-05T09:00:00Z"}`},
 	}
 	allowed := map[string][]string{"create": {"system"}, "completeTask": {"system"}, "failTask": {"system"}, "cancel": {"sales", "ops"},
 		"retryTask": {"ops"}, "completeTaskManually": {"ops"}, "skipTask": {"ops"}, "reconcileTask": {"ops"}, "assignFallout": {"ops"},
-		"awaitTask": {"system"}, "checkProgress": {"system"}, "amend": {"sales", "ops"}}
+		"awaitTask": {"system"}, "checkProgress": {"system"}, "amend": {"sales", "ops"}, "checkJeopardy": {"system"}}
 	for _, c := range cases {
 		for _, role := range []string{"", "sales", "ops", "approver", "system", "admin"} {
 			ok := false

@@ -36,12 +36,15 @@ func (s State) itemState(it Item) Status {
 	if len(ts) == 0 {
 		return it.State
 	}
-	done, started := 0, false
+	done, skipped, started := 0, 0, false
 	for _, t := range ts {
 		switch t.Status {
 		case TaskStatusFailed:
 			return StatusFailed
-		case TaskStatusDone, TaskStatusSkipped:
+		case TaskStatusSkipped:
+			skipped++
+			fallthrough
+		case TaskStatusDone:
 			done++
 			started = true
 		case TaskStatusPending:
@@ -49,6 +52,8 @@ func (s State) itemState(it Item) Status {
 		}
 	}
 	switch {
+	case done == len(ts) && skipped > 0:
+		return StatusPartial
 	case done == len(ts):
 		return StatusCompleted
 	case started:
@@ -124,6 +129,11 @@ func (s State) outcome() (final bool, status Status, failed *Task) {
 		return false, "", nil
 	}
 	if allDone {
+		for _, it := range s.Items {
+			if it.State == StatusPartial {
+				return true, StatusPartial, nil
+			}
+		}
 		return true, StatusCompleted, nil
 	}
 	if failed == nil {

@@ -289,6 +289,17 @@ type State struct {
 	Cancellation *Cancellation `json:"cancellation,omitempty"`
 	// Amendments lists the accepted change orders, oldest first.
 	Amendments []Amendment `json:"amendments,omitempty"`
+	// RequestedCompletionDate is the create command's requested date, if
+	// any. CommittedDate is the date the order is committed to complete by,
+	// JeopardyAt when that date becomes at risk (jeopardy.go); both absent
+	// on orders created before committed dates.
+	RequestedCompletionDate *time.Time `json:"requestedCompletionDate,omitempty"`
+	CommittedDate           *time.Time `json:"committedDate,omitempty"`
+	JeopardyAt              *time.Time `json:"jeopardyAt,omitempty"`
+	// Milestones are the points the order reached, oldest first
+	// (milestones.go); JeopardyAlerts the alerts it raised (jeopardy.go).
+	Milestones     []Milestone     `json:"milestones"`
+	JeopardyAlerts []JeopardyAlert `json:"jeopardyAlerts"`
 }
 
 // Exists reports whether s holds a created order.

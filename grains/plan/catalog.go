@@ -21,12 +21,18 @@ func Builtin() Catalog {
 		{
 			Version:     V1,
 			Description: "one provision task per order, covering every line",
-			Order:       []TaskSpec{{Type: TypeProvision}},
+			// Committed 5 days after acceptance, at risk a day before.
+			LeadTimeSeconds:       5 * 24 * 3600,
+			JeopardyMarginSeconds: 24 * 3600,
+			Order:                 []TaskSpec{{Type: TypeProvision}},
 		},
 		{
 			Version: V2,
 			Description: "per line: reserve inventory, provision, activate billing (point of no return); " +
 				"then one customer notification per order",
+			// Committed 10 days after acceptance, at risk 2 days before.
+			LeadTimeSeconds:       10 * 24 * 3600,
+			JeopardyMarginSeconds: 2 * 24 * 3600,
 			Default: []TaskSpec{
 				{Type: TypeReserveInventory, Compensation: CompensationReleaseReservation},
 				{Type: TypeProvision, DependsOn: []string{TypeReserveInventory}, Compensation: CompensationDeprovision},

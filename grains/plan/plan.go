@@ -88,6 +88,14 @@ type Plan struct {
 	Offerings map[string][]TaskSpec `json:"offerings,omitempty" yaml:"offerings,omitempty"`
 	// Default lists the tasks of a line whose offering is not in Offerings.
 	Default []TaskSpec `json:"default,omitempty" yaml:"default,omitempty"`
+	// LeadTimeSeconds is how long after acceptance an order of this version
+	// is committed to complete, when its create command requests no date
+	// (see Commitment). 0 means DefaultLeadTime.
+	LeadTimeSeconds int `json:"leadTimeSeconds,omitempty" yaml:"leadTimeSeconds,omitempty"`
+	// JeopardyMarginSeconds is how long before its committed date an order
+	// of this version is at risk, unless its create command sets a margin.
+	// 0 means a quarter of the order's window (see Commitment).
+	JeopardyMarginSeconds int `json:"jeopardyMarginSeconds,omitempty" yaml:"jeopardyMarginSeconds,omitempty"`
 }
 
 // Validate checks the plan:
@@ -98,10 +106,15 @@ type Plan struct {
 //   - a line task depends only on types of its own list;
 //   - an order task depends on order task types or on line task types that
 //     some list of the plan declares;
-//   - no task depends on itself, and the dependencies have no cycle.
+//   - no task depends on itself, and the dependencies have no cycle;
+//   - LeadTimeSeconds and JeopardyMarginSeconds are not negative, and a
+//     margin is shorter than the lead time.
 func (p Plan) Validate() error {
 	if p.Version < 1 {
 		return fmt.Errorf("%w: version %d is not positive", ErrInvalidPlan, p.Version)
+	}
+	if err := p.validateCommitment(); err != nil {
+		return err
 	}
 	lineTypes := map[string]bool{}
 	lists := []struct {

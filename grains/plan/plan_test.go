@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/grainline/grainline/grains"
 	"github.com/grainline/grainline/grains/plan"
@@ -276,5 +277,57 @@ func TestDecomposeAt(t *testing.T) {
 	}
 	if id := plan.LineTaskIDAt("o-1", "7", 2, "provision"); id != "o-1/7@2/provision" {
 		t.Fatalf("LineTaskIDAt = %s", id)
+	}
+}
+
+func TestCommit(t *testing.T) {
+	day := 24 * time.Hour
+	start := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	accepted := start.Add(-17 * time.Hour)
+	p := plan.Plan{Version: 1, LeadTimeSeconds: 4 * 24 * 3600}
+	withMargin := p
+	withMargin.JeopardyMarginSeconds = 3600
+	tests := []struct {
+		name               string
+		p                  plan.Plan
+		accepted, requests time.Time
+		margin             time.Duration
+		committed, at      time.Time
+	}{
+		{"lead time from acceptance, a quarter of the window from the start as margin", p, accepted, time.Time{}, 0, accepted.Add(4 * day), accepted.Add(4*day - (4*day-17*time.Hour)/4)},
+		{"the plan's margin", withMargin, accepted, time.Time{}, 0, accepted.Add(4 * day), accepted.Add(4*day - time.Hour)},
+		{"the order's margin wins", withMargin, accepted, time.Time{}, 2 * time.Hour, accepted.Add(4 * day), accepted.Add(4*day - 2*time.Hour)},
+		{"no acceptance: from the start", p, time.Time{}, time.Time{}, time.Hour, start.Add(4 * day), start.Add(4*day - time.Hour)},
+		{"default lead time", plan.Plan{Version: 1}, accepted, time.Time{}, time.Hour, accepted.Add(plan.DefaultLeadTime), accepted.Add(plan.DefaultLeadTime - time.Hour)},
+		{"requested date", withMargin, accepted, start.Add(3 * time.Hour), 0, start.Add(3 * time.Hour), start.Add(2 * time.Hour)},
+		{"margin beyond the window: at risk at once", withMargin, accepted, start.Add(30 * time.Minute), 0, start.Add(30 * time.Minute), start},
+		{"requested in the past", p, accepted, start.Add(-time.Hour), 0, start.Add(-time.Hour), start.Add(-time.Hour)},
+		{"kept to the microsecond", p, accepted, start.Add(time.Hour + 1500*time.Nanosecond), time.Minute, start.Add(time.Hour + time.Microsecond), start.Add(59*time.Minute + time.Microsecond)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.p.Commit(start, tt.accepted, tt.requests, tt.margin)
+			if !got.CommittedDate.Equal(tt.committed) || !got.JeopardyAt.Equal(tt.at) {
+				t.Fatalf("Commit = %v / %v, want %v / %v", got.CommittedDate, got.JeopardyAt, tt.committed, tt.at)
+			}
+		})
+	}
+}
+
+func TestCommitmentValidate(t *testing.T) {
+	base := plan.Plan{Version: 1, Order: []plan.TaskSpec{{Type: "a"}}}
+	for _, tt := range []struct {
+		lead, margin int
+		want         string
+	}{
+		{0, 0, ""}, {3600, 60, ""}, {0, 3600, ""},
+		{-1, 0, "negative leadTimeSeconds"}, {0, -1, "negative jeopardyMarginSeconds"}, {3600, 3600, "not shorter"},
+	} {
+		p := base
+		p.LeadTimeSeconds, p.JeopardyMarginSeconds = tt.lead, tt.margin
+		err := p.Validate()
+		if (tt.want == "") != (err == nil) || (err != nil && (!errors.Is(err, plan.ErrInvalidPlan) || !strings.Contains(err.Error(), tt.want))) {
+			t.Errorf("lead %d margin %d: Validate() = %v, want %q", tt.lead, tt.margin, err, tt.want)
+		}
 	}
 }

@@ -35,6 +35,13 @@
 //	                  Go-quoted: reason="too expensive"; "<missing>" means
 //	                  the path does not exist.
 //	event N P=V...    fields of the N-th (0-based) event of the last cmd.
+//	timers [ID=V...]  the timer changes of the last cmd's events
+//	                  (grains.TimerEffects, merged as the runtime does: a
+//	                  later event's change to an ID wins) are exactly
+//	                  these: V is the RFC 3339 time a timer is set for, or
+//	                  "cancel". No pairs: the events change no timer.
+//	timer ID P=V...   fields of the JSON payload of the timer ID that the
+//	                  last cmd set.
 //	exists true|false what Behavior.Exists says about the state.
 //	reset             back to the zero state.
 //
@@ -53,6 +60,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -180,6 +188,21 @@ func (r *runner[S]) directive(line string) {
 			r.fatalf("event %d: %v", i, err)
 		}
 		r.expectFields(fmt.Sprintf("event %d (%s)", i, r.events[i].EventName()), b, fields)
+	case "timers":
+		r.expectTimers(rest)
+	case "timer":
+		id, fields, _ := strings.Cut(rest, " ")
+		set, _ := r.timerChanges()
+		t, ok := set[id]
+		if !ok {
+			r.errorf("timer %s: the last cmd did not set it", id)
+			return
+		}
+		payload := t.Payload
+		if len(payload) == 0 {
+			payload = []byte("{}")
+		}
+		r.expectFields("timer "+id+" ("+t.Command+")", payload, fields)
 	case "exists":
 		want, err := strconv.ParseBool(rest)
 		if err != nil {
@@ -399,6 +422,63 @@ func (r *runner[S]) expectFields(what string, doc []byte, spec string) {
 		if got != kv.value {
 			r.errorf("%s: %s = %s, want %s", what, kv.key, got, kv.value)
 		}
+	}
+}
+
+// timerChanges merges the timer effects of the last cmd's events: the
+// timers set and the IDs cancelled, a later event's change winning.
+func (r *runner[S]) timerChanges() (map[string]grains.Timer, map[string]bool) {
+	set, cancelled := map[string]grains.Timer{}, map[string]bool{}
+	for _, ev := range r.events {
+		te, ok := ev.(grains.TimerEffects)
+		if !ok {
+			continue
+		}
+		s, c := te.Timers()
+		for _, id := range c {
+			delete(set, id)
+			cancelled[id] = true
+		}
+		for _, t := range s {
+			delete(cancelled, t.ID)
+			set[t.ID] = t
+		}
+	}
+	return set, cancelled
+}
+
+func (r *runner[S]) expectTimers(spec string) {
+	r.t.Helper()
+	if r.cmdLine == 0 || r.err != nil {
+		r.fatalf("timers: the last cmd did not succeed")
+	}
+	kvs, err := parseAssignments(spec)
+	if err != nil {
+		r.fatalf("timers: %v", err)
+	}
+	set, cancelled := r.timerChanges()
+	var got []string
+	for id, t := range set {
+		got = append(got, id+"="+t.At.UTC().Format(time.RFC3339Nano))
+	}
+	for id := range cancelled {
+		got = append(got, id+"=cancel")
+	}
+	var want []string
+	for _, kv := range kvs {
+		if kv.value != "cancel" {
+			ts, err := time.Parse(time.RFC3339Nano, kv.value)
+			if err != nil {
+				r.fatalf("timers %s: %v", kv.key, err)
+			}
+			kv.value = ts.UTC().Format(time.RFC3339Nano)
+		}
+		want = append(want, kv.key+"="+kv.value)
+	}
+	sort.Strings(got)
+	sort.Strings(want)
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		r.errorf("timers %v, want %v", got, want)
 	}
 }
 
