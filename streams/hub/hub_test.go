@@ -412,7 +412,7 @@ func TestEveryOrderEventIsMapped(t *testing.T) {
 	for _, ev := range []string{order.EvCreated, order.EvTaskRequested, order.EvTaskCompleted, order.EvTaskFailed,
 		order.EvCompleted, order.EvFailed, order.EvCancelled, order.EvTaskSkipped, order.EvTaskReconciled,
 		order.EvTaskAwaiting, order.EvFalloutOpened, order.EvFalloutAssigned, order.EvFalloutResolved,
-		order.EvCancellationRequested} {
+		order.EvCancellationRequested, order.EvAmended, order.EvJeopardyRaised} {
 		if TMFEventType(ev) == "" {
 			t.Errorf("order event %s is not published", ev)
 		}

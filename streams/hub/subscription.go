@@ -117,6 +117,7 @@ const (
 	EventCreate           = "ProductOrderCreateEvent"
 	EventStateChange      = "ProductOrderStateChangeEvent"
 	EventAttributeChange  = "ProductOrderAttributeValueChangeEvent"
+	EventJeopardy         = "ProductOrderJeopardyEvent"
 	queryKeyEventType     = "eventType"
 	queryKeyState         = "event.productOrder.state"
 	maxQueryLen           = 1024
@@ -130,8 +131,9 @@ const (
 // releases it) are state changes; task progress and an amendment (new
 // lines and item actions) are attribute changes, even
 // the first task request that moves the order from acknowledged to
-// inProgress (its event.productOrder.state says so). Order events not
-// listed are not published.
+// inProgress (its event.productOrder.state says so). A jeopardy alert is a
+// ProductOrderJeopardyEvent (TMF622), its productOrder carrying the
+// jeopardyAlert. Order events not listed are not published.
 var eventTypes = map[string]string{
 	"OrderCreated":                  EventCreate,
 	"OrderCompleted":                EventStateChange,
@@ -149,6 +151,7 @@ var eventTypes = map[string]string{
 	"FulfillmentTaskAwaiting":       EventAttributeChange,
 	"FulfillmentTaskQueryRequested": EventAttributeChange,
 	"OrderAmended":                  EventAttributeChange,
+	"OrderJeopardyRaised":           EventJeopardy,
 }
 
 // TMFEventType returns the TMF event type published for an order event
@@ -157,7 +160,7 @@ func TMFEventType(orderEvent string) string { return eventTypes[orderEvent] }
 
 // EventTypes lists the TMF event types a query may name.
 func EventTypes() []string {
-	return []string{EventAttributeChange, EventCreate, EventStateChange}
+	return []string{EventAttributeChange, EventCreate, EventJeopardy, EventStateChange}
 }
 
 // Filter is a parsed subscription query. The zero Filter matches every
