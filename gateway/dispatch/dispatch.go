@@ -224,6 +224,9 @@ func (d *Dispatcher) Do(ctx context.Context, req Request) Reply {
 	if req.Kind == grains.KindOrder && req.Command == CommandFallout {
 		return d.fallout(ctx, req)
 	}
+	if req.Kind == grains.KindOrder && req.Command == CommandMilestones {
+		return d.milestones(ctx, req)
+	}
 	if req.Kind == grains.KindQuote && req.Command == CommandPricePreview {
 		return d.preview(ctx, req)
 	}

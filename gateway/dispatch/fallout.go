@@ -21,7 +21,7 @@ const KindCancelProductOrder grains.Kind = "cancelProductOrder"
 
 // orderCommands are the order commands the front doors accept.
 var orderCommands = []string{order.CmdCancel, order.CmdAmend, order.CmdRetryTask, order.CmdCompleteTaskManually, order.CmdSkipTask,
-	order.CmdReconcileTask, order.CmdAssignFallout, CommandFallout, CommandBillingCallback}
+	order.CmdReconcileTask, order.CmdAssignFallout, CommandFallout, CommandBillingCallback, CommandMilestones}
 
 // TaskPayload merges the task of an HTTP path into a recovery command's
 // body. ref is the task id, whole or relative to the order ("3/provision"

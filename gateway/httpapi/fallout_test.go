@@ -109,3 +109,27 @@ func TestAmendRoute(t *testing.T) {
 		t.Fatalf("payload %s (%v)", got.Payload, err)
 	}
 }
+
+func TestOrderMilestones(t *testing.T) {
+	e := newEnv(t)
+	e.g.Put("demo", grains.KindOrder, "o-5", map[string]any{"id": "o-5", "status": "inProgress", "committedDate": "2026-01-05T12:00:00Z",
+		"milestones":     []any{map[string]any{"id": "ms-1", "name": "acknowledged", "status": "reached", "milestoneDate": "2026-01-05T09:00:00Z"}},
+		"jeopardyAlerts": []any{map[string]any{"id": "ja-1", "name": "committedDateAtRisk", "jeopardyType": "hazard", "alertDate": "2026-01-05T11:00:00Z"}}})
+	m := expect(t, e.do("GET", "/v1/orders/o-5/milestones", ""), 200)
+	items, _ := m["items"].([]any)
+	alerts, _ := m["jeopardyAlerts"].([]any)
+	if m["orderId"] != "o-5" || m["status"] != "inProgress" || m["committedDate"] != "2026-01-05T12:00:00Z" || len(items) != 1 || len(alerts) != 1 ||
+		items[0].(map[string]any)["name"] != "acknowledged" || alerts[0].(map[string]any)["jeopardyType"] != "hazard" {
+		t.Fatalf("milestones = %v", m)
+	}
+	// An order from before milestones: empty lists, no committed date.
+	e.g.Put("demo", grains.KindOrder, "o-6", map[string]any{"id": "o-6", "status": "completed"})
+	m = expect(t, e.do("GET", "/v1/orders/o-6/milestones", ""), 200)
+	if items, ok := m["items"].([]any); !ok || len(items) != 0 {
+		t.Fatalf("no milestones = %v, want items []", m)
+	}
+	if alerts, ok := m["jeopardyAlerts"].([]any); !ok || len(alerts) != 0 || m["committedDate"] != nil {
+		t.Fatalf("no alerts = %v", m)
+	}
+	expectProblem(t, e.do("GET", "/v1/orders/o-none/milestones", ""), 404, grains.CodeNotFound)
+}

@@ -51,6 +51,7 @@ func routes() []route {
 		{Method: "POST", Path: "/v1/orders/{id}/cancel", serve: cmd(grains.KindOrder, "cancel")},
 		{Method: "POST", Path: "/v1/orders/{id}/amend", serve: cmd(grains.KindOrder, order.CmdAmend)},
 		{Method: "GET", Path: "/v1/orders/{id}/fallout", serve: (*server).orderFallout},
+		{Method: "GET", Path: "/v1/orders/{id}/milestones", serve: orderRead(dispatch.CommandMilestones)},
 		{Method: "POST", Path: "/v1/orders/{id}/fallout/{caseId}/assign", serve: (*server).assignFallout},
 		{Method: "POST", Path: "/v1/orders/{id}/tasks/{taskId}/retry", serve: taskCmd(order.CmdRetryTask)},
 		{Method: "POST", Path: "/v1/orders/{id}/tasks/{taskId}/complete", serve: taskCmd(order.CmdCompleteTaskManually)},
@@ -149,6 +150,20 @@ func (s *server) orderFallout(w http.ResponseWriter, r *http.Request) {
 		CorrelationID: correlation(r),
 		Instance:      r.URL.Path,
 	})
+}
+
+// orderRead serves a read of an order's state under name.
+func orderRead(name string) func(*server, http.ResponseWriter, *http.Request) {
+	return func(s *server, w http.ResponseWriter, r *http.Request) {
+		s.do(w, r, dispatch.Request{
+			Principal:     info(r).principal,
+			Kind:          grains.KindOrder,
+			ID:            r.PathValue("id"),
+			Command:       name,
+			CorrelationID: correlation(r),
+			Instance:      r.URL.Path,
+		})
+	}
 }
 
 // catalogCmd serves a catalog command; the path's {version}, if any, is the

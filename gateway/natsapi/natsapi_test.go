@@ -216,6 +216,9 @@ func lifecycle(t *testing.T, e *env) {
 	if f := expect(t, e.req("demo.order.fallout", "", oid), 200); f["orderId"] != "o-"+id {
 		t.Fatalf("fallout = %v", f)
 	}
+	if m := expect(t, e.req("demo.order.milestones", "", oid), 200); m["orderId"] != "o-"+id || m["items"] == nil || m["jeopardyAlerts"] == nil {
+		t.Fatalf("milestones = %v", m)
+	}
 	n := len(e.g.Sent())
 	e.req("demo.order.retryTask", `{"taskId":"o-`+id+`/provision","reason":"fixed"}`, oid)
 	if c := e.g.Sent()[n]; c.Name != "retryTask" || c.ID != "o-"+id {
