@@ -121,6 +121,8 @@ type runtime struct {
 	// audits records commands refused for authority; nil when the store
 	// cannot append audit-only records.
 	audits truth.AuditAppender
+	// committed, when set, observes the events of each durable commit.
+	committed func(key truth.Key, events []grains.Event)
 }
 
 // maxConflictRetries bounds how often a command is re-decided after losing a
@@ -273,6 +275,9 @@ func (g *grain[S]) handle(ctx context.Context, cmd *wirepb.GrainCommand) *wirepb
 		case err == nil:
 			g.state, g.revision = next, commit.Snapshot.Revision
 			g.wakeTimers(commit.Timers)
+			if g.rt.committed != nil {
+				g.rt.committed(g.key, events)
+			}
 			return &wirepb.GrainReply{Revision: g.revision, State: commit.Snapshot.State}
 		case errors.Is(err, truth.ErrRevisionConflict):
 			// Another activation committed first. Its snapshot is the truth:

@@ -108,6 +108,11 @@ type Deps struct {
 	// Store, when it implements truth.TimerStore; with neither (or with
 	// Config.Timers.Disabled) the node fires no timers.
 	Timers truth.TimerStore
+	// Committed, when set, is told of the events of every commit this node
+	// made durable, once per commit (never for a replayed or refused
+	// command), on the grain's goroutine: it must be safe for concurrent
+	// use and must not block. Business metrics count events here.
+	Committed func(key truth.Key, events []grains.Event)
 }
 
 // Membership is an in-process membership registry: every node started with a
@@ -186,7 +191,8 @@ func StartNode(cfg Config, deps Deps) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	rt := &runtime{store: deps.Store, committer: committer, catalogs: deps.Catalogs, policies: deps.Policies, now: deps.Now, log: deps.Log}
+	rt := &runtime{store: deps.Store, committer: committer, catalogs: deps.Catalogs, policies: deps.Policies, now: deps.Now, log: deps.Log,
+		committed: deps.Committed}
 	rt.audits, _ = deps.Store.(truth.AuditAppender)
 
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {

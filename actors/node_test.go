@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -526,5 +527,44 @@ func TestStaleActivationRechecksBeforeRejecting(t *testing.T) {
 	// A rejection that holds on the stored state stays a rejection.
 	if _, err := send(t, b, "acme", "c1", "sub", 100); grains.CodeOf(err) != grains.CodeInvalidTransition {
 		t.Fatalf("sub 100: %v, want invalid_transition", err)
+	}
+}
+
+// TestNodeTellsCommittedEvents: Deps.Committed sees the events of each
+// durable commit once; a command answered from its idempotency record, a
+// no-op and a refused command are not commits.
+func TestNodeTellsCommittedEvents(t *testing.T) {
+	var (
+		mu   sync.Mutex
+		seen []string
+	)
+	n, err := StartNode(Config{}, Deps{Store: openStore(t), Kinds: []Kind{counterKind()}, Log: discard(),
+		Committed: func(key truth.Key, events []grains.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, ev := range events {
+				seen = append(seen, key.ID+":"+ev.EventName())
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = n.Stop(ctx)
+	})
+	withKey := func(c *call.Command) { c.IdempotencyKey = "k-1" }
+	mustSend(t, n, "acme", "c9", "create", 0)
+	mustSend(t, n, "acme", "c9", "add", 2, withKey)
+	mustSend(t, n, "acme", "c9", "add", 2, withKey) // replayed from the record
+	mustSend(t, n, "acme", "c9", "add", 0)          // no events
+	if _, err := send(t, n, "acme", "c9", "create", 0); grains.CodeOf(err) != grains.CodeAlreadyExists {
+		t.Fatalf("second create: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(seen, " ") != "c9:Created c9:Added" {
+		t.Fatalf("committed events %v, want the create and one add", seen)
 	}
 }

@@ -292,9 +292,11 @@ type Platform struct {
 	// simulators; billingTarget resolves where its callbacks go.
 	billing       *sim.Billing
 	billingTarget *callbackTarget
-	closers       []func(ctx context.Context) error // run in reverse on Close
-	cancel        context.CancelFunc
-	wg            sync.WaitGroup
+	// orderMetrics counts what the node's orders commit; nil without a node.
+	orderMetrics *orderMetrics
+	closers      []func(ctx context.Context) error // run in reverse on Close
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
 }
 
 // grainCaller sends commands and reads grains: a Node or a Client.
@@ -407,7 +409,7 @@ func (p *Platform) start(ctx, runCtx context.Context) (err error) {
 }
 
 // metrics returns the process registry: Go and process collectors, the
-// committer's and the relay's figures.
+// committer's, the orders' and the relay's figures.
 func (p *Platform) metrics() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -424,6 +426,7 @@ func (p *Platform) metrics() *prometheus.Registry {
 				Name: "grainline_committer_commits_total", Help: "Grain commits made durable by this node.",
 			}, func() float64 { _, c := node.CommitStats(); return float64(c) }),
 		)
+		reg.MustRegister(p.orderMetrics.collectors()...)
 	}
 	if p.hubProc != nil {
 		if err := p.hubProc.Register(reg); err != nil {
@@ -550,12 +553,14 @@ func (p *Platform) startGrains(cats *catalogs, pols *policies) error {
 	if err != nil {
 		return err
 	}
+	p.orderMetrics = newOrderMetrics()
 	node, err := actors.StartNode(acfg, actors.Deps{
-		Store:    p.Store,
-		Catalogs: cats,
-		Policies: pols,
-		Kinds:    ks,
-		Log:      p.log.With("component", "node"),
+		Store:     p.Store,
+		Catalogs:  cats,
+		Policies:  pols,
+		Kinds:     ks,
+		Log:       p.log.With("component", "node"),
+		Committed: p.orderMetrics.committed,
 	})
 	if err != nil {
 		return err
