@@ -12,7 +12,8 @@
 // State machine:
 //
 //	(none) --create--> acknowledged --(same commit)--> inProgress
-//	inProgress --completeTask (last task)--> completed
+//	inProgress --completeTask|skipTask (last task)--> completed | partial (an item had tasks skipped)
+//	acknowledged|inProgress|held --checkJeopardy (timer; not finished)--> unchanged, with a jeopardy alert
 //	inProgress --failTask | checkProgress (stuck)--> held       (a fallout case opens)
 //	held --retryTask|completeTaskManually|skipTask|completeTask (last active case resolved)--> inProgress
 //	acknowledged|inProgress|held --cancel--> assessingCancellation   (or 409 point_of_no_return, unchanged)
@@ -34,8 +35,18 @@
 // resolved (by a recovery of its task, or the worker's late result) or
 // cancelled (with the order). The order is held while any case is open or
 // assigned; tasks of other lines keep running. An order whose task fails no
-// longer ends failed or partial: those statuses remain only on orders that
-// failed before fallout cases existed.
+// longer ends failed: that status remains only on orders that failed
+// before fallout cases existed.
+//
+// Committed date and jeopardy (ADR 0024, jeopardy.go): create fixes
+// committedDate (requestedCompletionDate, else acceptedAt plus the plan's
+// lead time) and jeopardyAt (the jeopardy margin before it); OrderCreated
+// sets the "jeopardy" and "overdue" timers, whose checkJeopardy raises a
+// hazard, then a critical, jeopardy alert (OrderJeopardyRaised) on an order
+// that has not finished and is not being cancelled, each once; a stale
+// firing (another date) does nothing. Completed, Failed and Cancelled
+// cancel the timers. Milestones (milestones.go) are recorded by Apply from
+// the events, never decided.
 //
 // Manual recovery (role ops, a reason, audited with it): retryTask (a new
 // attempt), completeTaskManually (with evidence), skipTask, reconcileTask
@@ -76,7 +87,8 @@
 // version 1), the order tasks:
 //
 //	failed      one of its tasks failed
-//	completed   all of its tasks are done or skipped
+//	partial     all of its tasks are done or skipped, at least one skipped
+//	completed   all of its tasks are done
 //	inProgress  one of its tasks is requested or done
 //	acknowledged otherwise
 //	cancelled   the order was cancelled before the item completed
@@ -86,9 +98,12 @@
 //	acknowledged  no task requested yet
 //	inProgress    a task is requested and not finished
 //	held          a fallout case is open or assigned
-//	completed     every task is done or skipped
+//	completed     every task is done or skipped, no item partial
+//	partial       every task is done or skipped, an item partial (TMF622:
+//	              some items completed, others not); an order task
+//	              skipped alone (plan 2's notify) does not make it partial
 //	assessingCancellation, pendingCancellation, cancelled  see above
-//	failed, partial  only orders from before fallout cases
+//	failed        only orders from before fallout cases
 //
 // Of the TMF622 states, pending is declared but not reachable.
 package order
