@@ -177,6 +177,17 @@ func TestNotifyMapsOrderEvents(t *testing.T) {
 		po["id"] != "o-1" || po["state"] != "completed" || po["href"] != "/v1/orders/o-1" || po["quoteId"] != "q-1" || po["@type"] != "ProductOrder" {
 		t.Fatalf("event body %s", n.body)
 	}
+	// A jeopardy alert is a ProductOrderJeopardyEvent carrying the alert.
+	jeop := env
+	jeop.EventType = "OrderJeopardyRaised"
+	jeop.Payload = json.RawMessage(`{"orderId":"o-1","quoteId":"q-1","status":"held","jeopardyAlert":{"id":"ja-1","jeopardyType":"hazard"}}`)
+	jn, err := notify(jeop)
+	if err != nil || jn.eventType != EventJeopardy || jn.state != "held" || !strings.Contains(string(jn.body), `"jeopardyAlert":{"id":"ja-1"`) {
+		t.Fatalf("jeopardy notification %+v (%v): %s", jn, err, jn.body)
+	}
+	if f, err := ParseQuery("eventType=ProductOrderJeopardyEvent"); err != nil || !f.Match(EventJeopardy, "held") || f.Match(EventStateChange, "held") {
+		t.Fatalf("jeopardy query: %+v %v", f, err)
+	}
 	env.EventType = "SomethingElse"
 	if _, err := notify(env); !errors.Is(err, errNotPublished) {
 		t.Fatalf("unknown event type: %v", err)
