@@ -53,7 +53,9 @@ import (
 // An amend whose intent equals the baseline changes nothing (no events).
 // Active fallout cases on retired tasks that failed are closed (status
 // cancelled, resolution "amended"); a case on a retired task still
-// requested stays open, for ops to learn its outcome.
+// requested stays open, for ops to learn its outcome, and closes the same
+// way once the task fails or ops reconcile it as absent (a late success or a
+// manual completion resolves it, and the effect is undone).
 //
 // Lines are not repriced: a modified or added line carries no prices, and
 // the order keeps the quote's totals and price hash.
@@ -490,6 +492,17 @@ func sameStrings(a, b []string) bool {
 func superseded(s State, command string, t Task) error {
 	return grains.InvalidTransition(grains.KindOrder, s.ID, string(s.Status), command,
 		fmt.Sprintf("task %s was retired by amendment %d", t.TaskID, t.SupersededBy))
+}
+
+// closeRetiredCases closes the active cases on a retired task whose
+// outcome is now known not to need a person (it failed, or was reconciled
+// absent): no recovery applies to it any more, and the amendment undoes
+// what may exist.
+func (b *batch) closeRetiredCases(taskID, by, reason string, now time.Time) {
+	for _, ci := range b.s.activeCases(taskID) {
+		b.add(FalloutResolved{OrderID: b.s.ID, QuoteID: b.s.QuoteID, CaseID: b.s.Fallout[ci].ID, CaseStatus: CaseCancelled,
+			Resolution: ResolutionAmended, ResolvedBy: by, Reason: reason, ResolvedAt: now})
+	}
 }
 
 // retired reports whether an amendment took t out of the plan.

@@ -476,6 +476,9 @@ func decideFailTask(s State, c FailTask, env grains.Env) ([]grains.Event, error)
 				Cause: cause, Owner: DefaultFalloutQueue, Reason: c.Reason, OpenedAt: now})
 		}
 	}
+	if s.Tasks[i].retired() {
+		b.closeRetiredCases(c.TaskID, env.Actor, c.Reason, now)
+	}
 	b.proceed(now)
 	b.arm(now)
 	return b.evs, nil

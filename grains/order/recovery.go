@@ -129,8 +129,20 @@ func decideReconcileTask(s State, c ReconcileTask, env grains.Env) ([]grains.Eve
 	if s.Tasks[i].Status == TaskStatusFailed && s.Tasks[i].Outcome != OutcomeUnknown {
 		return nil, nil // its outcome is known already
 	}
-	return []grains.Event{withCallbackCancel(s, TaskReconciled{OrderID: s.ID, QuoteID: s.QuoteID, Status: s.Status, TaskID: c.TaskID,
-		Effect: c.Effect, ReconciledBy: env.Actor, Reason: c.Reason, Evidence: c.Evidence, ReconciledAt: env.Now.UTC()})}, nil
+	now := env.Now.UTC()
+	rec := TaskReconciled{OrderID: s.ID, QuoteID: s.QuoteID, Status: s.Status, TaskID: c.TaskID,
+		Effect: c.Effect, ReconciledBy: env.Actor, Reason: c.Reason, Evidence: c.Evidence, ReconciledAt: now}
+	if !s.Tasks[i].retired() {
+		return []grains.Event{withCallbackCancel(s, rec)}, nil
+	}
+	// A retired task found absent has nothing to undo and will not be
+	// retried: its case closes and its line moves on.
+	b := batch{s: s}
+	b.add(rec)
+	b.closeRetiredCases(c.TaskID, env.Actor, c.Reason, now)
+	b.proceed(now)
+	b.arm(now)
+	return b.evs, nil
 }
 
 func decideAssignFallout(s State, c AssignFallout, env grains.Env) ([]grains.Event, error) {
