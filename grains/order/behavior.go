@@ -511,7 +511,9 @@ func decideCancel(s State, c Cancel, env grains.Env) ([]grains.Event, error) {
 	b.add(CancellationRequested{OrderID: s.ID, QuoteID: s.QuoteID, CancelID: CancelID(s.ID), Reason: c.Reason,
 		RequestedBy: env.Actor, RequestedAt: now})
 	for _, fc := range s.Fallout {
-		if fc.Active() {
+		// A case on a compensation (an amendment's) stays open: the
+		// cancel needs the same compensation and waits for it.
+		if fc.Active() && !s.isCompensation(fc.TaskID) {
 			b.add(FalloutResolved{OrderID: s.ID, QuoteID: s.QuoteID, CaseID: fc.ID, CaseStatus: CaseCancelled,
 				Resolution: ResolutionCancelled, ResolvedBy: env.Actor, Reason: c.Reason, ResolvedAt: now})
 		}

@@ -110,6 +110,12 @@ func (s State) compensationRunning() bool {
 	return false
 }
 
+// isCompensation reports whether task id is a compensation task.
+func (s State) isCompensation(id string) bool {
+	i := s.task(id)
+	return i >= 0 && s.Tasks[i].Compensates != ""
+}
+
 // compensationTaskID is the id of the compensation of task id.
 func compensationTaskID(taskID, compensation string) string {
 	if i := strings.LastIndexByte(taskID, '/'); i >= 0 {

@@ -22,7 +22,8 @@ const (
 //
 //	open --assignFallout--> assigned --assignFallout--> assigned
 //	open|assigned --retryTask|completeTaskManually|skipTask|reconcileTask(present)|completeTask--> resolved
-//	open|assigned --cancel (order cancelled)--> cancelled
+//	open|assigned --cancel (order cancelled; not a compensation's case)--> cancelled
+//	open|assigned --amend, or the retired task fails or is reconciled absent--> cancelled (resolution amended)
 type CaseStatus string
 
 // Fallout case statuses.
