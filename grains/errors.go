@@ -22,7 +22,7 @@ const (
 	CodeDocumentRequired      Code = "document_required"       // accept needs a document attached to the current revision (409)
 	CodeDocumentHashMismatch  Code = "document_hash_mismatch"  // accept's documentSha256 is missing or not the attached document's (409)
 	CodeBillingOutcomeUnknown Code = "billing_outcome_unknown" // completing/skipping a billing task whose outcome is unknown (409)
-	CodeReconcileFirst        Code = "reconcile_first"         // retrying a reservation whose outcome is unknown (409)
+	CodeReconcileFirst        Code = "reconcile_first"         // retrying a reservation whose outcome is unknown, skipping a retired task (409)
 	CodePointOfNoReturn       Code = "point_of_no_return"      // cancel past an item's point of no return (409)
 	CodeConflict              Code = "conflict"                // concurrent write lost, retry (409)
 	CodeRevisionMismatch      Code = "revision_mismatch"       // If-Match did not match (412)

@@ -109,6 +109,13 @@ func decideSkipTask(s State, c SkipTask, env grains.Env) ([]grains.Event, error)
 	if err := billingUnknown(s, CmdSkipTask, s.Tasks[i]); err != nil {
 		return nil, err
 	}
+	if t := s.Tasks[i]; t.retired() {
+		// Only a requested retired task gets here: its effect may exist
+		// and the amendment must undo it, which a skip would forget.
+		return nil, grains.Errorf(grains.CodeReconcileFirst,
+			"skipTask: order %s: task %s was retired by amendment %d and its outcome is unknown; reconcile it (reconcileTask) or complete it with evidence, so that what exists is undone",
+			s.ID, t.TaskID, t.SupersededBy)
+	}
 	now := env.Now.UTC()
 	b := batch{s: s}
 	b.resolveCases(c.TaskID, ResolutionSkipped, env.Actor, c.Reason, now)
