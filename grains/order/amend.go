@@ -48,7 +48,8 @@ import (
 //     line, so any change once it was requested;
 //   - with invalid_transition when the order is finished, cancelled or
 //     being cancelled;
-//   - with validation_failed for a malformed intent.
+//   - with validation_failed for a malformed intent, or one where a line's
+//     parent (given or kept) is no line of the intent.
 //
 // An amend whose intent equals the baseline changes nothing (no events).
 // Active fallout cases on retired tasks that failed are closed (status
@@ -185,6 +186,26 @@ func (c Amend) validate() error {
 	return v.Err(CmdAmend)
 }
 
+// parentsKnown checks that every amended line's parent (as given, or kept
+// from the current line) is a line of the amended order, lines.
+func (c Amend) parentsKnown(lines []grains.Line) error {
+	index := map[string]int{}
+	for i, l := range c.Lines {
+		index[l.LineID] = i
+	}
+	var v grains.Violations
+	for _, l := range lines {
+		if l.ParentLineID == "" {
+			continue
+		}
+		if _, ok := index[l.ParentLineID]; !ok {
+			v.Add("/lines/"+strconv.Itoa(index[l.LineID])+"/parentLineId", "unknown",
+				fmt.Sprintf("line %s has no parent line %s in the amended order", l.LineID, l.ParentLineID))
+		}
+	}
+	return v.Err(CmdAmend)
+}
+
 // amendable reports whether the order's status lets it be amended.
 func (s State) amendable() bool {
 	if s.cancelling() {
@@ -218,6 +239,9 @@ func (d decider) decideAmend(s State, c Amend, env grains.Env) ([]grains.Event, 
 	}
 	if !changed {
 		return nil, nil // the intent is the baseline: nothing to do
+	}
+	if err := c.parentsKnown(lines); err != nil {
+		return nil, err
 	}
 	gens := map[string]int{}
 	for _, it := range items {
