@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/grainline/grainline/grains"
+	"github.com/grainline/grainline/grains/catalog"
 	"github.com/grainline/grainline/grains/plan"
 )
 
@@ -182,8 +183,28 @@ func (c Amend) validate() error {
 		if l.ParentLineID == l.LineID && l.LineID != "" {
 			v.Add(at+"/parentLineId", "invalid", "a line cannot be its own parent")
 		}
+		for _, name := range sortedKeys(l.Characteristics) {
+			switch l.Characteristics[name].(type) {
+			case string, float64, bool:
+			default:
+				v.Add(at+"/characteristics/"+pointerEscaper.Replace(name), catalog.CodeValueType,
+					"a characteristic value is a JSON string, number or boolean")
+			}
+		}
 	}
 	return v.Err(CmdAmend)
+}
+
+// pointerEscaper escapes a JSON pointer token (RFC 6901).
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // parentsKnown checks that every amended line's parent (as given, or kept
