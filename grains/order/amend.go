@@ -283,7 +283,8 @@ func (d decider) decideAmend(s State, c Amend, env grains.Env) ([]grains.Event, 
 	ev.Amendment = Amendment{Number: number, Reason: c.Reason, By: env.Actor, At: now, Changes: changes}
 
 	b := batch{s: s}
-	ev.Status = Apply(b.s, ev).liveStatus()
+	after := Apply(b.s, ev)
+	ev.Status, ev.Items = after.liveStatus(), after.Items // items as rolled up after it
 	b.addAsIs(ev)
 	retired := map[string]bool{}
 	for _, id := range ev.Superseded {
