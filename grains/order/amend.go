@@ -545,9 +545,15 @@ func superseded(s State, command string, t Task) error {
 // absent): no recovery applies to it any more, and the amendment undoes
 // what may exist.
 func (b *batch) closeRetiredCases(taskID, by, reason string, now time.Time) {
+	b.closeCases(taskID, ResolutionAmended, by, reason, now)
+}
+
+// closeCases cancels the active cases on task id with resolution: the
+// task needs no person any more.
+func (b *batch) closeCases(taskID, resolution, by, reason string, now time.Time) {
 	for _, ci := range b.s.activeCases(taskID) {
 		b.add(FalloutResolved{OrderID: b.s.ID, QuoteID: b.s.QuoteID, CaseID: b.s.Fallout[ci].ID, CaseStatus: CaseCancelled,
-			Resolution: ResolutionAmended, ResolvedBy: by, Reason: reason, ResolvedAt: now})
+			Resolution: resolution, ResolvedBy: by, Reason: reason, ResolvedAt: now})
 	}
 }
 

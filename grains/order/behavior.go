@@ -476,8 +476,13 @@ func decideFailTask(s State, c FailTask, env grains.Env) ([]grains.Event, error)
 				Cause: cause, Owner: DefaultFalloutQueue, Reason: c.Reason, OpenedAt: now})
 		}
 	}
-	if s.Tasks[i].retired() {
+	switch {
+	case s.Tasks[i].retired():
 		b.closeRetiredCases(c.TaskID, env.Actor, c.Reason, now)
+	case s.cancelling() && s.Tasks[i].Compensates == "":
+		// A stuck task the cancel waited for: the cancel undoes what
+		// may exist.
+		b.closeCases(c.TaskID, ResolutionCancelled, env.Actor, c.Reason, now)
 	}
 	b.proceed(now)
 	b.arm(now)
@@ -512,8 +517,10 @@ func decideCancel(s State, c Cancel, env grains.Env) ([]grains.Event, error) {
 		RequestedBy: env.Actor, RequestedAt: now})
 	for _, fc := range s.Fallout {
 		// A case on a compensation (an amendment's) stays open: the
-		// cancel needs the same compensation and waits for it.
-		if fc.Active() && !s.isCompensation(fc.TaskID) {
+		// cancel needs the same compensation and waits for it. So does a
+		// case on a stuck task the cancel waits for (cancelAwaits): ops
+		// settle its outcome with reconcileTask.
+		if fc.Active() && !s.isCompensation(fc.TaskID) && !s.cancelAwaits(fc.TaskID) {
 			b.add(FalloutResolved{OrderID: s.ID, QuoteID: s.QuoteID, CaseID: fc.ID, CaseStatus: CaseCancelled,
 				Resolution: ResolutionCancelled, ResolvedBy: env.Actor, Reason: c.Reason, ResolvedAt: now})
 		}

@@ -76,6 +76,19 @@ func (s State) awaitingAssessment() bool {
 	return false
 }
 
+// cancelAwaits reports whether a running cancel request waits for the
+// outcome of task id: a requested forward task with a compensation. Its
+// fallout case stays open through the cancel, and reconcileTask is the one
+// recovery allowed on it.
+func (s State) cancelAwaits(id string) bool {
+	i := s.task(id)
+	if i < 0 {
+		return false
+	}
+	t := s.Tasks[i]
+	return t.Compensates == "" && t.Compensation != "" && t.Status == TaskStatusPending && !t.retired()
+}
+
 // toCompensate returns the forward tasks to undo, latest done first: done
 // tasks with a compensation, and failed ones whose outcome is unknown (the
 // effect may exist), which were never compensated yet.

@@ -44,7 +44,10 @@ const (
 	ResolutionCompletedManually = "completedManually"
 	ResolutionSkipped           = "skipped"
 	ResolutionCompletedByWorker = "completedByWorker"
-	ResolutionCancelled         = "orderCancelled"
+	// ResolutionReconciled: ops found no effect of a stuck task a cancel
+	// waited for (reconcileTask absent); nothing to undo.
+	ResolutionReconciled = "reconciled"
+	ResolutionCancelled  = "orderCancelled"
 )
 
 // FalloutCase is one fallout case: a task that needs a person.

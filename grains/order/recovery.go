@@ -25,9 +25,9 @@ func recoverable(s State, command, taskID string, env grains.Env) (int, error) {
 		return -1, grains.InvalidTransition(grains.KindOrder, s.ID, string(s.Status), command, "")
 	}
 	t := s.Tasks[i]
-	if s.cancelling() && t.Compensates == "" {
+	if s.cancelling() && t.Compensates == "" && (command != CmdReconcileTask || !s.cancelAwaits(taskID)) {
 		return -1, grains.InvalidTransition(grains.KindOrder, s.ID, string(s.Status), command,
-			"the order is being cancelled: only its compensations can be recovered")
+			"the order is being cancelled: only its compensations can be recovered, and a stuck task it waits for reconciled (reconcileTask)")
 	}
 	if t.retired() && t.Status != TaskStatusPending {
 		return -1, superseded(s, command, t)
@@ -139,6 +139,16 @@ func decideReconcileTask(s State, c ReconcileTask, env grains.Env) ([]grains.Eve
 	now := env.Now.UTC()
 	rec := TaskReconciled{OrderID: s.ID, QuoteID: s.QuoteID, Status: s.Status, TaskID: c.TaskID,
 		Effect: c.Effect, ReconciledBy: env.Actor, Reason: c.Reason, Evidence: c.Evidence, ReconciledAt: now}
+	if s.cancelling() {
+		// A stuck task the cancel waited for has no effect: nothing to
+		// undo, and the cancel moves on.
+		b := batch{s: s}
+		b.add(withCallbackCancel(s, rec))
+		b.resolveCases(c.TaskID, ResolutionReconciled, env.Actor, c.Reason, now)
+		b.proceed(now)
+		b.arm(now)
+		return b.evs, nil
+	}
 	if !s.Tasks[i].retired() {
 		return []grains.Event{withCallbackCancel(s, rec)}, nil
 	}

@@ -69,7 +69,10 @@
 // compensations of the done tasks (and of failed ones whose outcome is
 // unknown) one at a time, latest done first, as tasks of type = the
 // compensation's name (pendingCancellation), and is cancelled when none is
-// left. A failed compensation opens a fallout case. Nothing is deleted.
+// left. A failed compensation opens a fallout case. A stuck task the
+// cancel waits for keeps its fallout case through the cancel, and
+// reconcileTask is the one recovery allowed on it (absent: nothing to undo;
+// present: done, then undone). Nothing is deleted.
 //
 // Amendment (ADR 0023, amend.go): amend carries the full desired set of
 // lines; the item diff against the current lines (add, modify, delete,
