@@ -25,8 +25,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return runAdminPlans(ctx, args[1:], stdout, stderr)
 	}
 	if len(args) == 0 || args[0] != "audit-verify" {
-		fmt.Fprintln(stderr, adminUsage)
-		return errUsage
+		return subcommandUsage(stderr, args, adminUsage)
 	}
 	fs := newFlags("admin audit-verify", stderr)
 	dsn := fs.String("postgres", "", "PostgreSQL DSN of the truth store")

@@ -30,6 +30,36 @@ func TestUnknownCommandAndUsage(t *testing.T) {
 	if code, _, errOut := runCode(); code != 2 || !strings.Contains(errOut, "serve") {
 		t.Fatalf("no command: exit %d, %q", code, errOut)
 	}
+	if code, _, errOut := runCode("--help"); code != 0 || !strings.Contains(errOut, "worker, hub)") {
+		t.Fatalf("--help: exit %d, %q", code, errOut)
+	}
+}
+
+// Commands with sub-commands answer -h with their usage and exit 0, like
+// every other command; a missing or unknown sub-command is a usage error.
+func TestSubcommandHelp(t *testing.T) {
+	for _, c := range []struct{ cmd, want string }{
+		{"migrate", "migrate up|status"},
+		{"topology", "topology apply|diff"},
+		{"admin", "admin audit-verify"},
+	} {
+		for _, h := range []string{"-h", "--help", "help"} {
+			if code, _, errOut := runCode(c.cmd, h); code != 0 || !strings.Contains(errOut, c.want) {
+				t.Errorf("%s %s: exit %d, %q", c.cmd, h, code, errOut)
+			}
+		}
+		if code, _, errOut := runCode(c.cmd); code != 2 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%s: exit %d, %q", c.cmd, code, errOut)
+		}
+		if code, _, _ := runCode(c.cmd, "nonsense"); code != 2 {
+			t.Errorf("%s nonsense: exit %d", c.cmd, code)
+		}
+	}
+	for _, args := range [][]string{{"migrate", "up", "-h"}, {"topology", "diff", "-h"}, {"admin", "plans", "-h"}, {"admin", "audit-verify", "-h"}} {
+		if code, _, errOut := runCode(args...); code != 0 || !strings.Contains(errOut, "-postgres") && !strings.Contains(errOut, "-kafka") {
+			t.Errorf("%v: exit %d, %q", args, code, errOut)
+		}
+	}
 }
 
 // Production roles check the schema and refuse an old one; the migrate

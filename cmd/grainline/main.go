@@ -22,7 +22,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"dev", "run every role in one process on embedded infrastructure", runDev},
-		{"serve", "run production roles (node, gateway, relay, processors, worker) on real services", runServe},
+		{"serve", "run production roles (node, gateway, relay, processors, worker, hub) on real services", runServe},
 		{"token", "print a dev bearer token signed with the data folder's key", runToken},
 		{"migrate", "apply or inspect PostgreSQL schema migrations (up | status)", runMigrate},
 		{"topology", "create (apply) or compare (diff) Kafka topics from topology.yaml", runTopology},
@@ -43,6 +43,17 @@ func usage(w io.Writer) {
 
 // errUsage marks an error already explained to the user.
 var errUsage = errors.New("usage")
+
+// subcommandUsage prints the usage of a command that needs a sub-command
+// (migrate, topology, admin). Asked for help (-h, --help, help), it
+// answers flag.ErrHelp (exit 0), like every command's -h; else errUsage.
+func subcommandUsage(stderr io.Writer, args []string, text string) error {
+	fmt.Fprintln(stderr, text)
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+		return flag.ErrHelp
+	}
+	return errUsage
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

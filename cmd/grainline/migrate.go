@@ -13,8 +13,7 @@ import (
 
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || (args[0] != "up" && args[0] != "status") {
-		fmt.Fprintln(stderr, "usage: grainline migrate up|status [-postgres DSN]")
-		return errUsage
+		return subcommandUsage(stderr, args, "usage: grainline migrate up|status [-postgres DSN]")
 	}
 	action := args[0]
 	fs := newFlags("migrate "+action, stderr)

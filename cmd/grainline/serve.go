@@ -21,7 +21,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var problems []string
 	roles := fs.String("roles", envOr("GRAINLINE_ROLES", "node,gateway,relay,processors,worker,hub"), "comma-separated roles: node, gateway, relay, processors, worker, hub (env GRAINLINE_ROLES)")
 	pgDSN := fs.String("postgres", envOr("GRAINLINE_POSTGRES", ""), "PostgreSQL DSN; required by node, gateway, relay, hub (env GRAINLINE_POSTGRES)")
-	brokers := fs.String("kafka", envOr("GRAINLINE_KAFKA", ""), "comma-separated Kafka brokers; required by gateway, relay, processors, worker (env GRAINLINE_KAFKA)")
+	brokers := fs.String("kafka", envOr("GRAINLINE_KAFKA", ""), "comma-separated Kafka brokers; required by every role but node (env GRAINLINE_KAFKA)")
 	natsURL := fs.String("nats-url", envOr("GRAINLINE_NATS_URL", ""), "NATS server URL; required by gateway (env GRAINLINE_NATS_URL)")
 	natsPrefix := fs.String("nats-prefix", envOr("GRAINLINE_NATS_PREFIX", "grainline"), "first token of command subjects (env GRAINLINE_NATS_PREFIX)")
 	httpAddr := fs.String("http", envOr("GRAINLINE_HTTP", "127.0.0.1:8080"), "HTTP address: the API with the gateway role, else /livez /readyz /metrics (env GRAINLINE_HTTP)")

@@ -20,8 +20,7 @@ var errDrift = errors.New("topology drift")
 
 func runTopology(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || (args[0] != "apply" && args[0] != "diff") {
-		fmt.Fprintln(stderr, "usage: grainline topology apply|diff [-kafka BROKERS] [-file topology.yaml]")
-		return errUsage
+		return subcommandUsage(stderr, args, "usage: grainline topology apply|diff [-kafka BROKERS] [-file topology.yaml]")
 	}
 	action := args[0]
 	fs := newFlags("topology "+action, stderr)
