@@ -196,7 +196,7 @@ func StartNode(cfg Config, deps Deps) (n *Node, err error) {
 	rt.audits, _ = deps.Store.(truth.AuditAppender)
 
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-		return deps.Log.With("component", "protoactor")
+		return deps.Log.With("subsystem", "protoactor")
 	}))
 	kinds := make([]*cluster.Kind, 0, len(deps.Kinds))
 	for _, k := range deps.Kinds {
@@ -221,7 +221,7 @@ func StartNode(cfg Config, deps Deps) (n *Node, err error) {
 	}
 	if deps.Timers != nil && !cfg.Timers.Disabled {
 		// Made before the member starts, so every grain sees it.
-		if n.timers, err = NewTimers(cfg.Timers, deps.Timers, n, deps.Now, deps.Log.With("component", "timers")); err != nil {
+		if n.timers, err = NewTimers(cfg.Timers, deps.Timers, n, deps.Now, deps.Log.With("subsystem", "timers")); err != nil {
 			cancel()
 			return nil, err
 		}
@@ -413,7 +413,7 @@ func StartClient(cfg Config, log *slog.Logger) (cl *Client, err error) {
 		log = slog.Default()
 	}
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-		return log.With("component", "protoactor")
+		return log.With("subsystem", "protoactor")
 	}))
 	c := cluster.New(system, cluster.Configure(cfg.ClusterName, cfg.Provider, disthash.New(),
 		remote.Configure(cfg.Host, cfg.Port), cluster.WithRequestTimeout(cfg.RequestTimeout)))

@@ -218,7 +218,7 @@ func NewWithAdapters(cfg Config, ads Adapters, log *slog.Logger, opts ...goka.Pr
 	if log == nil {
 		log = slog.Default()
 	}
-	w := &Worker{cfg: cfg, ads: ads, opts: opts, log: log.With("component", "fulfillment", "group", string(cfg.Group))}
+	w := &Worker{cfg: cfg, ads: ads, opts: opts, log: log.With("group", string(cfg.Group))}
 	w.graph = goka.DefineGroup(cfg.Group,
 		goka.Input(cfg.Tasks, new(codec.Bytes), w.handle),
 		goka.Output(cfg.OrderCommands, new(codec.Bytes)),

@@ -159,7 +159,7 @@ func New(cfg Config, reg *Registry, log *slog.Logger, opts ...goka.ProcessorOpti
 	if log == nil {
 		log = slog.Default()
 	}
-	p := &Processor{cfg: cfg, reg: reg, opts: opts, log: log.With("component", "hub", "group", string(cfg.Group))}
+	p := &Processor{cfg: cfg, reg: reg, opts: opts, log: log.With("group", string(cfg.Group))}
 	p.graph = goka.DefineGroup(cfg.Group,
 		goka.Input(cfg.OrderEvents, new(codec.Bytes), p.handle),
 		goka.Output(cfg.DeadLetter, new(codec.Bytes)),

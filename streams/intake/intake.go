@@ -97,7 +97,7 @@ func New(cfg Config, log *slog.Logger, opts ...goka.ProcessorOption) (*Processor
 	if log == nil {
 		log = slog.Default()
 	}
-	p := &Processor{cfg: cfg, log: log.With("component", "intake", "group", string(cfg.Group)), opts: opts}
+	p := &Processor{cfg: cfg, log: log.With("group", string(cfg.Group)), opts: opts}
 	p.graph = goka.DefineGroup(cfg.Group,
 		goka.Input(cfg.QuoteEvents, new(codec.Bytes), p.handle),
 		goka.Output(cfg.OrderCommands, new(codec.Bytes)),

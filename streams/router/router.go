@@ -139,7 +139,7 @@ func New(cfg Config, sender Sender, log *slog.Logger, opts ...goka.ProcessorOpti
 	if log == nil {
 		log = slog.Default()
 	}
-	p := &Processor{cfg: cfg, sender: sender, opts: opts, log: log.With("component", "router", "group", string(cfg.Group))}
+	p := &Processor{cfg: cfg, sender: sender, opts: opts, log: log.With("group", string(cfg.Group))}
 	p.graph = goka.DefineGroup(cfg.Group,
 		goka.Input(cfg.Commands, new(codec.Bytes), p.handle),
 		goka.Output(cfg.DeadLetter, new(codec.Bytes)),

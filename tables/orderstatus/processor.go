@@ -97,7 +97,7 @@ func New(cfg Config, log *slog.Logger, opts ...goka.ProcessorOption) (*Processor
 	}
 	p := &Processor{
 		cfg:  cfg,
-		log:  log.With("component", "orderstatus", "group", string(cfg.Group)),
+		log:  log.With("group", string(cfg.Group)),
 		opts: append([]goka.ProcessorOption{goka.WithStorageBuilder(store)}, opts...),
 	}
 	p.graph = goka.DefineGroup(cfg.Group,

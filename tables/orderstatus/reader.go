@@ -87,7 +87,7 @@ func NewReader(cfg ReaderConfig, log *slog.Logger, opts ...goka.ViewOption) (*Re
 	}
 	return &Reader{
 		cfg:   cfg,
-		log:   log.With("component", "orderstatus.reader", "table", string(cfg.Table)),
+		log:   log.With("table", string(cfg.Table)),
 		opts:  opts,
 		ready: make(chan struct{}),
 	}, nil
