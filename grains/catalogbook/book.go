@@ -75,7 +75,7 @@ type Index struct {
 	// activation.
 	Active      int       `json:"active"`
 	ActivatedBy string    `json:"activatedBy,omitempty"`
-	ActivatedAt time.Time `json:"activatedAt,omitempty"`
+	ActivatedAt time.Time `json:"activatedAt,omitzero"`
 }
 
 // Version is one catalog version with its lifecycle.
@@ -87,7 +87,7 @@ type Version struct {
 	CreatedAt   time.Time        `json:"createdAt"`
 	UpdatedAt   time.Time        `json:"updatedAt"`
 	PublishedBy string           `json:"publishedBy,omitempty"`
-	PublishedAt time.Time        `json:"publishedAt,omitempty"`
+	PublishedAt time.Time        `json:"publishedAt,omitzero"`
 }
 
 // Exists reports whether s holds a created aggregate.

@@ -1,7 +1,10 @@
 package catalogbook
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/grainline/grainline/grains/catalog"
 )
@@ -42,5 +45,28 @@ func TestPublished(t *testing.T) {
 		if got, ok := tt.s.Published(); ok != tt.ok || (ok && got != c) {
 			t.Errorf("%s: Published() = %v, %v", tt.name, got, ok)
 		}
+	}
+}
+
+// A draft was never published and an index never activated: their JSON
+// (the API's view of a version) leaves the times out instead of showing
+// 0001-01-01T00:00:00Z.
+func TestUnsetTimesAreOmitted(t *testing.T) {
+	b, err := json.Marshal(State{Version: &Version{Number: 1, Status: StatusDraft, CreatedAt: time.Unix(1, 0).UTC(), UpdatedAt: time.Unix(1, 0).UTC()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "publishedAt") || strings.Contains(string(b), "0001-01-01") {
+		t.Errorf("draft: %s", b)
+	}
+	b, _ = json.Marshal(Index{Latest: 1})
+	if strings.Contains(string(b), "activatedAt") {
+		t.Errorf("index: %s", b)
+	}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	b, _ = json.Marshal(Version{Number: 1, Status: StatusPublished, PublishedAt: at})
+	var back Version
+	if err := json.Unmarshal(b, &back); err != nil || !back.PublishedAt.Equal(at) {
+		t.Errorf("published: %s -> %v, %v", b, back.PublishedAt, err)
 	}
 }
