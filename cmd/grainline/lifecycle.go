@@ -27,8 +27,9 @@ func newLogger(level string, w io.Writer) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
 }
 
-// runPlatform starts a platform, prints its ready line, runs until ctx
-// ends (a signal) and then stops it within a bounded time.
+// runPlatform starts a platform, prints its ready line once it is ready
+// as GET /readyz means it (the order-status view has caught up), runs
+// until ctx ends (a signal) and then stops it within a bounded time.
 func runPlatform(ctx context.Context, cfg platform.Config, stdout io.Writer, ready func(*platform.Platform) string) error {
 	if cfg.RedisAddr != "" && cfg.Log != nil {
 		// go-redis logs every failed dial; the catalog cache reports an
@@ -41,7 +42,16 @@ func runPlatform(ctx context.Context, cfg platform.Config, stdout io.Writer, rea
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, ready(p))
+	waitCtx, cancel := context.WithCancel(ctx)
+	slow := time.AfterFunc(5*time.Second, func() {
+		cfg.Log.Info("waiting for the order-status view to catch up with its table before serving as ready")
+	})
+	err = p.WaitReady(waitCtx)
+	slow.Stop()
+	cancel()
+	if err == nil {
+		fmt.Fprintln(stdout, ready(p))
+	}
 	<-ctx.Done()
 	cfg.Log.Info("shutting down")
 	stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
