@@ -1,5 +1,6 @@
 // Command grainline is the one binary of Grainline. Its first argument is
-// what to run: dev, serve, token, migrate, topology, bench, admin.
+// what to run: dev, serve, token, migrate, topology, bench, admin,
+// deadletter.
 package main
 
 import (
@@ -28,6 +29,7 @@ func commands() []command {
 		{"topology", "create (apply) or compare (diff) Kafka topics from topology.yaml", runTopology},
 		{"bench", "measure durable command throughput and latency", runBench},
 		{"admin", "operator checks on the truth store (audit-verify, plans)", runAdmin},
+		{"deadletter", "list or replay the dead-letter topic's records (list | replay)", runDeadletter},
 	}
 }
 
@@ -35,7 +37,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: grainline <command> [flags]")
 	fmt.Fprintln(w)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'grainline <command> -h' for a command's flags.")
