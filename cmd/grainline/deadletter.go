@@ -138,11 +138,16 @@ func runDeadletter(ctx context.Context, args []string, stdout, stderr io.Writer)
 	action := args[0]
 	fs := newFlags("deadletter "+action, stderr)
 	f := addDLFlags(fs)
-	asJSON := fs.Bool("json", false, "list: one JSON object per record")
-	dryRun := fs.Bool("dry-run", false, "replay: print what would be sent and send nothing")
-	force := fs.Bool("force", false, "replay: also to topics that topology.yaml does not declare as consumed")
-	all := fs.Bool("all", false, "replay: every record (replay refuses to run without a filter otherwise)")
-	file := fs.String("file", "", "replay: topology file; default: the topology.yaml built into this binary")
+	var asJSON, dryRun, force, all = new(bool), new(bool), new(bool), new(bool)
+	file := new(string)
+	if action == "list" {
+		asJSON = fs.Bool("json", false, "one JSON object per record")
+	} else {
+		dryRun = fs.Bool("dry-run", false, "print what would be sent and send nothing")
+		force = fs.Bool("force", false, "also to topics that topology.yaml does not declare as consumed (typo protection off)")
+		all = fs.Bool("all", false, "every record (replay refuses to run without a filter otherwise)")
+		file = fs.String("file", "", "topology file; default: the topology.yaml built into this binary")
+	}
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
@@ -153,14 +158,6 @@ func runDeadletter(ctx context.Context, args []string, stdout, stderr io.Writer)
 	flt, err := f.filter(time.Now())
 	if err != nil {
 		fmt.Fprintf(stderr, "grainline deadletter %s: %v\n", action, err)
-		return errUsage
-	}
-	if action == "list" && (*dryRun || *force || *all || *file != "") {
-		fmt.Fprintln(stderr, "grainline deadletter list: -dry-run, -force, -all and -file are replay flags")
-		return errUsage
-	}
-	if action == "replay" && *asJSON {
-		fmt.Fprintln(stderr, "grainline deadletter replay: -json is a list flag")
 		return errUsage
 	}
 	if action == "replay" && flt.IsZero() && !*all {
