@@ -139,7 +139,7 @@ func runDeadletter(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs := newFlags("deadletter "+action, stderr)
 	f := addDLFlags(fs)
 	var asJSON, dryRun, force, all = new(bool), new(bool), new(bool), new(bool)
-	file := new(string)
+	file, reason := new(string), new(string)
 	if action == "list" {
 		asJSON = fs.Bool("json", false, "one JSON object per record")
 	} else {
@@ -147,6 +147,7 @@ func runDeadletter(ctx context.Context, args []string, stdout, stderr io.Writer)
 		force = fs.Bool("force", false, "also to topics that topology.yaml does not declare as consumed (typo protection off)")
 		all = fs.Bool("all", false, "every record (replay refuses to run without a filter otherwise)")
 		file = fs.String("file", "", "topology file; default: the topology.yaml built into this binary")
+		reason = fs.String("reason", "", "why: sent as header grainline-replay-reason on every replayed message")
 	}
 	if err := parse(fs, args[1:]); err != nil {
 		return err
@@ -179,7 +180,7 @@ func runDeadletter(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	topo = platform.NamespacedTopology(topo, *f.prefix)
-	return replayDeadLetters(ctx, client, kcfg, f.dlqTopic(), flt, topo, *dryRun, *force, stdout)
+	return replayDeadLetters(ctx, client, kcfg, f.dlqTopic(), flt, topo, *dryRun, *force, *reason, stdout)
 }
 
 func loadTopologyFile(file string) (kafka.Topology, error) {
@@ -279,7 +280,7 @@ func shorten(s string, n int) string {
 }
 
 func replayDeadLetters(ctx context.Context, client sarama.Client, kcfg kafka.Config, dlq string, flt deadletter.Filter,
-	topo kafka.Topology, dryRun, force bool, stdout io.Writer) error {
+	topo kafka.Topology, dryRun, force bool, reason string, stdout io.Writer) error {
 	var selected []deadletter.Letter
 	if _, err := selectLetters(ctx, client, dlq, flt, func(l deadletter.Letter) error {
 		selected = append(selected, l)
@@ -304,7 +305,7 @@ func replayDeadLetters(ctx context.Context, client sarama.Client, kcfg kafka.Con
 		}
 	}
 	sarCfg := kcfg.Sarama()
-	r := &deadletter.Replayer{Partitions: client.Partitions, Partitioner: sarCfg.Producer.Partitioner, DryRun: dryRun}
+	r := &deadletter.Replayer{Partitions: client.Partitions, Partitioner: sarCfg.Producer.Partitioner, DryRun: dryRun, Reason: reason}
 	if !dryRun {
 		prod, err := sarama.NewSyncProducerFromClient(client)
 		if err != nil {

@@ -162,14 +162,14 @@ func TestDeadletterListAndReplay(t *testing.T) {
 			t.Fatalf("the dry run sent %d messages", n)
 		}
 
-		code, out, errOut = dl("replay", "-dlq-offset", "0:0", "-dlq-offset", "0:1")
+		code, out, errOut = dl("replay", "-dlq-offset", "0:0", "-dlq-offset", "0:1", "-reason", "INC-42 fixed")
 		if code != 0 || !strings.Contains(out, "replay: 2 selected, 2 sent, 0 failed") {
 			t.Fatalf("replay: exit %d, %q %q", code, out, errOut)
 		}
 		ev := b.ReadAll(t, events)
 		if len(ev) != 1 || ev[0].Partition != part || ev[0].Key != "q-1" || string(ev[0].Value) != "{not json" ||
 			ev[0].Headers[kafka.HeaderTenant] != "acme" || ev[0].Headers[kafka.HeaderEventID] != "ev-1" ||
-			ev[0].Headers[deadletter.HeaderReplayOf] != "0:0" {
+			ev[0].Headers[deadletter.HeaderReplayOf] != "0:0" || ev[0].Headers[deadletter.HeaderReplayReason] != "INC-42 fixed" {
 			t.Errorf("replayed event: %+v", ev)
 		}
 		cm := b.ReadAll(t, commands)

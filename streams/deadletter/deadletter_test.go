@@ -85,7 +85,8 @@ func TestReplayHeadersOfOldRecords(t *testing.T) {
 		"envelope": {old(env), map[string]string{"tenant_id": "acme", "event_type": "OrderCompleted", "event_id": "ev-9", "grainline-replay-of": "0:41"}},
 		"command":  {old(cmd), map[string]string{"tenant_id": "acme", "event_id": "ev-8", "grainline-replay-of": "0:41"}},
 		"garbage":  {old([]byte("{oops")), map[string]string{"tenant_id": "acme", "grainline-replay-of": "0:41"}},
-		"kept": {deadletter.Record{Headers: map[string]string{"tenant_id": "acme", "x": "y", "grainline-replay-of": "0:3"}, Value: env},
+		"kept": {deadletter.Record{Headers: map[string]string{"tenant_id": "acme", "x": "y", "grainline-replay-of": "0:3",
+			"grainline-replay-reason": "the earlier replay's"}, Value: env},
 			map[string]string{"tenant_id": "acme", "x": "y", "grainline-replay-of": "0:41"}},
 	} {
 		got := deadletter.ReplayHeaders(tc.r, pos)

@@ -27,13 +27,15 @@ var ErrNotReplayable = errors.New("deadletter: not replayable")
 // headers rebuilt from the record and its value (tenant_id; for an event
 // envelope event_type and event_id; for a command, event_id is the event
 // that caused it, as intake and the worker set it), and in both cases
-// HeaderReplayOf set to pos (replacing the mark of an earlier replay).
+// HeaderReplayOf set to pos (replacing the mark of an earlier replay, whose
+// HeaderReplayReason is dropped).
 func ReplayHeaders(r Record, pos Position) map[string]string {
 	h := map[string]string{}
 	if r.Headers != nil {
 		for k, v := range r.Headers {
 			h[k] = v
 		}
+		delete(h, HeaderReplayReason)
 	} else {
 		if r.TenantID != "" {
 			h[kafka.HeaderTenant] = r.TenantID
@@ -107,7 +109,12 @@ type Replayer struct {
 	Partitioner sarama.PartitionerConstructor
 	// DryRun computes every message and its partition and sends nothing.
 	DryRun bool
+	// Reason, when set, goes on every message as HeaderReplayReason.
+	Reason string
 }
+
+// HeaderReplayReason carries the operator's reason for a replay, when given.
+const HeaderReplayReason = "grainline-replay-reason"
 
 // Replay re-publishes l (or, in a dry run, says where it would go).
 func (r *Replayer) Replay(l Letter) Outcome {
@@ -116,6 +123,9 @@ func (r *Replayer) Replay(l Letter) Outcome {
 	if err != nil {
 		o.Err = err
 		return o
+	}
+	if r.Reason != "" {
+		msg.Headers = append(msg.Headers, sarama.RecordHeader{Key: []byte(HeaderReplayReason), Value: []byte(r.Reason)})
 	}
 	o.Message = msg
 	if r.DryRun {
