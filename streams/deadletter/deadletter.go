@@ -30,7 +30,7 @@ const (
 )
 
 // ReplayInstruction tells an operator how to replay a dead-lettered message.
-const ReplayInstruction = "re-publish value to original_topic"
+const ReplayInstruction = "grainline deadletter replay -dlq-offset <partition:offset of this record> re-publishes key, value and headers to original_topic"
 
 // Record is the JSON value of a dead-letter message. The message key is the
 // original key. Value is base64 in JSON (encoding/json's []byte encoding).
@@ -78,8 +78,8 @@ const HeaderTenant = "tenant_id"
 const HeaderReplayOf = "grainline-replay-of"
 
 // Emit writes a dead-letter record for the message being processed in ctx to
-// topic. value is the raw message value; attempts is how often handling was
-// tried; err is the reason. The processor's group graph must declare topic as
+// topic, with the message's headers. value is the raw message value;
+// attempts is how often handling was tried; err is the reason. The processor's group graph must declare topic as
 // an output with codec.Bytes. Emit is asynchronous like goka's Context.Emit:
 // the input offset is committed only once the record is acknowledged.
 func Emit(ctx goka.Context, topic goka.Stream, value []byte, category Category, attempts int, err error, now time.Time) {
