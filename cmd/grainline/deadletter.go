@@ -165,6 +165,13 @@ func runDeadletter(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintln(stderr, "grainline deadletter replay: give a filter (-tenant, -consumer, -category, -topic, -since, -dlq-offset) or -all")
 		return errUsage
 	}
+	var topo kafka.Topology
+	if action == "replay" {
+		if topo, err = loadTopologyFile(*file); err != nil {
+			return err
+		}
+		topo = platform.NamespacedTopology(topo, *f.prefix)
+	}
 	ctx, cancel := context.WithTimeout(ctx, *f.timeout)
 	defer cancel()
 	client, kcfg, err := f.connect()
@@ -175,11 +182,6 @@ func runDeadletter(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if action == "list" {
 		return listDeadLetters(ctx, client, f.dlqTopic(), flt, *asJSON, stdout, stderr)
 	}
-	topo, err := loadTopologyFile(*file)
-	if err != nil {
-		return err
-	}
-	topo = platform.NamespacedTopology(topo, *f.prefix)
 	return replayDeadLetters(ctx, client, kcfg, f.dlqTopic(), flt, topo, *dryRun, *force, *reason, stdout)
 }
 
@@ -194,8 +196,8 @@ func loadTopologyFile(file string) (kafka.Topology, error) {
 	return kafka.Load(data)
 }
 
-// selectLetters reads the dead-letter topic and returns the letters flt
-// selects, and how many were read.
+// selectLetters reads the dead-letter topic, calls each for every letter
+// flt selects, and returns how many letters were read.
 func selectLetters(ctx context.Context, client sarama.Client, dlq string, flt deadletter.Filter, each func(deadletter.Letter) error) (read int, err error) {
 	err = deadletter.Read(ctx, client, dlq, func(l deadletter.Letter) error {
 		read++
