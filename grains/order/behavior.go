@@ -380,15 +380,9 @@ func dependenciesPending(s State, command string, t Task) error {
 func (ts TaskStatus) finished() bool { return ts == TaskStatusDone || ts == TaskStatusSkipped }
 
 func decideCompleteTask(s State, c CompleteTask, env grains.Env) ([]grains.Event, error) {
-	if err := grains.RequireRole(env, CmdCompleteTask, RoleSystem); err != nil {
+	i, err := reportedTask(s, CmdCompleteTask, c.TaskID, env)
+	if err != nil {
 		return nil, err
-	}
-	if !Exists(s) {
-		return nil, grains.NotFound(grains.KindOrder, env.ID, CmdCompleteTask)
-	}
-	i := s.task(c.TaskID)
-	if i < 0 {
-		return nil, unknownTask(s, CmdCompleteTask, c.TaskID)
 	}
 	switch s.Tasks[i].Status {
 	case TaskStatusDone:
@@ -439,15 +433,9 @@ func (c FailTask) causeOf() Cause {
 const ReasonRetriesExhausted = "retries exhausted"
 
 func decideFailTask(s State, c FailTask, env grains.Env) ([]grains.Event, error) {
-	if err := grains.RequireRole(env, CmdFailTask, RoleSystem); err != nil {
+	i, err := reportedTask(s, CmdFailTask, c.TaskID, env)
+	if err != nil {
 		return nil, err
-	}
-	if !Exists(s) {
-		return nil, grains.NotFound(grains.KindOrder, env.ID, CmdFailTask)
-	}
-	i := s.task(c.TaskID)
-	if i < 0 {
-		return nil, unknownTask(s, CmdFailTask, c.TaskID)
 	}
 	switch s.Tasks[i].Status {
 	case TaskStatusFailed:

@@ -131,16 +131,27 @@ func (s State) callbackCheck(t Task, now time.Time) *CallbackCheck {
 	return &CallbackCheck{At: now.Add(s.callbackTimeout()), Attempt: t.Attempt, Round: t.CallbackChecks + 1}
 }
 
-func decideAwaitTask(s State, c AwaitTask, env grains.Env) ([]grains.Event, error) {
-	if err := grains.RequireRole(env, CmdAwaitTask, RoleSystem); err != nil {
-		return nil, err
+// reportedTask checks what every report on a task needs (a worker's
+// result, a wait, a timer): role system, an existing order and a task of
+// it. It returns the task's index.
+func reportedTask(s State, command, taskID string, env grains.Env) (int, error) {
+	if err := grains.RequireRole(env, command, RoleSystem); err != nil {
+		return -1, err
 	}
 	if !Exists(s) {
-		return nil, grains.NotFound(grains.KindOrder, env.ID, CmdAwaitTask)
+		return -1, grains.NotFound(grains.KindOrder, env.ID, command)
 	}
-	i := s.task(c.TaskID)
+	i := s.task(taskID)
 	if i < 0 {
-		return nil, unknownTask(s, CmdAwaitTask, c.TaskID)
+		return -1, unknownTask(s, command, taskID)
+	}
+	return i, nil
+}
+
+func decideAwaitTask(s State, c AwaitTask, env grains.Env) ([]grains.Event, error) {
+	i, err := reportedTask(s, CmdAwaitTask, c.TaskID, env)
+	if err != nil {
+		return nil, err
 	}
 	t := s.Tasks[i]
 	switch {
@@ -159,15 +170,9 @@ func decideAwaitTask(s State, c AwaitTask, env grains.Env) ([]grains.Event, erro
 // still awaits the callback of the attempt and round the timer was armed
 // for, the order asks the worker for a query.
 func decideCheckCallback(s State, c CheckCallback, env grains.Env) ([]grains.Event, error) {
-	if err := grains.RequireRole(env, CmdCheckCallback, RoleSystem); err != nil {
+	i, err := reportedTask(s, CmdCheckCallback, c.TaskID, env)
+	if err != nil {
 		return nil, err
-	}
-	if !Exists(s) {
-		return nil, grains.NotFound(grains.KindOrder, env.ID, CmdCheckCallback)
-	}
-	i := s.task(c.TaskID)
-	if i < 0 {
-		return nil, unknownTask(s, CmdCheckCallback, c.TaskID)
 	}
 	t := s.Tasks[i]
 	if !s.live() || t.Status != TaskStatusPending || t.Awaiting != AwaitingCallback ||
