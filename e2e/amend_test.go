@@ -1,12 +1,10 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"testing"
 	"time"
 
-	"github.com/grainline/grainline/actors/call"
 	"github.com/grainline/grainline/connectors/kafka"
 	"github.com/grainline/grainline/grains"
 	"github.com/grainline/grainline/grains/order"
@@ -21,19 +19,9 @@ import (
 // grain, as the intake would from an accepted quote.
 func createOrderLines(t *testing.T, e *env, orderID string, lines []grains.Line) {
 	t.Helper()
-	payload, err := json.Marshal(order.Create{QuoteID: "q" + orderID[1:], OrderID: orderID, CustomerID: "c-drill", Currency: "EUR",
+	sendCreate(t, e.p.Node, order.Create{QuoteID: "q" + orderID[1:], OrderID: orderID, CustomerID: "c-drill", Currency: "EUR",
 		Lines: lines, OneTimeTotal: "300.00", MonthlyTotal: "30.00", PriceHash: "drill", AcceptedBy: "e2e",
 		AcceptedAt: time.Now().UTC(), PlanVersion: plan.V2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := e.p.Node.Send(ctx, call.Command{Tenant: platform.DemoTenant, Kind: grains.KindOrder, ID: orderID,
-		Name: order.CmdCreate, Payload: payload, IdempotencyKey: "drill-create-" + orderID, Actor: "intake",
-		Roles: []string{order.RoleSystem}}); err != nil {
-		t.Fatalf("create order %s: %v", orderID, err)
-	}
 }
 
 func drillLine(id, offering string, qty int) grains.Line {

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grainline/grainline/actors/call"
 	"github.com/grainline/grainline/connectors/truth"
 	"github.com/grainline/grainline/grains"
 	"github.com/grainline/grainline/grains/order"
@@ -35,20 +33,10 @@ func createBillingOrder(t *testing.T, e *env, callbackSeconds int) string {
 		return grains.Line{LineID: id, OfferingID: offering, Name: offering, Quantity: 1,
 			UnitOneTime: "100.00", UnitMonthly: "10.00", OneTimeTotal: "100.00", MonthlyTotal: "10.00"}
 	}
-	payload, err := json.Marshal(order.Create{QuoteID: quoteID, OrderID: orderID, CustomerID: "c-bill", Currency: "EUR",
+	sendCreate(t, e.p.Node, order.Create{QuoteID: quoteID, OrderID: orderID, CustomerID: "c-bill", Currency: "EUR",
 		Lines: []grains.Line{line("1", "dia-1g"), line("2", "sdwan-license")}, OneTimeTotal: "200.00", MonthlyTotal: "20.00",
 		PriceHash: "bill", AcceptedBy: "e2e", AcceptedAt: time.Now().UTC(), PlanVersion: plan.V2,
 		TaskSLOSeconds: 120, CallbackTimeoutSeconds: callbackSeconds})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := e.p.Node.Send(ctx, call.Command{Tenant: platform.DemoTenant, Kind: grains.KindOrder, ID: orderID,
-		Name: order.CmdCreate, Payload: payload, IdempotencyKey: "bill-create-" + suffix, Actor: "intake",
-		Roles: []string{order.RoleSystem}}); err != nil {
-		t.Fatalf("create order %s: %v", orderID, err)
-	}
 	return orderID
 }
 

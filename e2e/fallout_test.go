@@ -240,22 +240,29 @@ func createV2OrderSLO(t *testing.T, e *env, offering string, sloSeconds int) str
 	t.Helper()
 	suffix := testenv.RandomSuffix()
 	quoteID, orderID := "q-drill-"+suffix, "o-drill-"+suffix
-	payload, err := json.Marshal(order.Create{QuoteID: quoteID, OrderID: orderID, CustomerID: "c-drill", Currency: "EUR",
+	sendCreate(t, e.p.Node, order.Create{QuoteID: quoteID, OrderID: orderID, CustomerID: "c-drill", Currency: "EUR",
 		Lines: []grains.Line{{LineID: "1", OfferingID: offering, Name: offering, Quantity: 1,
 			UnitOneTime: "100.00", UnitMonthly: "10.00", OneTimeTotal: "100.00", MonthlyTotal: "10.00"}},
 		OneTimeTotal: "100.00", MonthlyTotal: "10.00", PriceHash: "drill", AcceptedBy: "e2e",
 		AcceptedAt: time.Now().UTC(), PlanVersion: plan.V2, TaskSLOSeconds: sloSeconds})
+	return orderID
+}
+
+// sendCreate sends c to the order grain through send, as the intake does
+// for an accepted quote (actor intake, role system).
+func sendCreate(t *testing.T, send call.Sender, c order.Create) {
+	t.Helper()
+	payload, err := json.Marshal(c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := e.p.Node.Send(ctx, call.Command{Tenant: platform.DemoTenant, Kind: grains.KindOrder, ID: orderID,
-		Name: order.CmdCreate, Payload: payload, IdempotencyKey: "drill-create-" + suffix, Actor: "intake",
+	if _, err := send.Send(ctx, call.Command{Tenant: platform.DemoTenant, Kind: grains.KindOrder, ID: c.OrderID,
+		Name: order.CmdCreate, Payload: payload, IdempotencyKey: "create-" + c.OrderID, Actor: "intake",
 		Roles: []string{order.RoleSystem}}); err != nil {
-		t.Fatalf("create order %s: %v", orderID, err)
+		t.Fatalf("create order %s: %v", c.OrderID, err)
 	}
-	return orderID
 }
 
 // awaitOrderState polls the order until cond holds and returns it.

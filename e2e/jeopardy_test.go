@@ -40,22 +40,12 @@ func createCommittedOrder(t *testing.T, send call.Sender, orderID string, reques
 	if !requested.IsZero() {
 		req = &requested
 	}
-	payload, err := json.Marshal(order.Create{QuoteID: quoteID, OrderID: orderID, CustomerID: "c-jeop", Currency: "EUR",
+	sendCreate(t, send, order.Create{QuoteID: quoteID, OrderID: orderID, CustomerID: "c-jeop", Currency: "EUR",
 		Lines: []grains.Line{{LineID: "1", OfferingID: "dia-1g", Name: "dia-1g", Quantity: 1,
 			UnitOneTime: "100.00", UnitMonthly: "10.00", OneTimeTotal: "100.00", MonthlyTotal: "10.00"}},
 		OneTimeTotal: "100.00", MonthlyTotal: "10.00", PriceHash: "jeop", AcceptedBy: "e2e",
 		AcceptedAt: time.Now().UTC(), PlanVersion: plan.V2,
 		RequestedCompletionDate: req, JeopardyMarginSeconds: int(margin / time.Second)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := send.Send(ctx, call.Command{Tenant: platform.DemoTenant, Kind: grains.KindOrder, ID: orderID,
-		Name: order.CmdCreate, Payload: payload, IdempotencyKey: "jeop-create-" + suffix, Actor: "intake",
-		Roles: []string{order.RoleSystem}}); err != nil {
-		t.Fatalf("create order %s: %v", orderID, err)
-	}
 }
 
 func alertTypes(s order.State) []order.JeopardyType {
