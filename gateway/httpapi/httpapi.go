@@ -113,7 +113,36 @@ func New(cfg Config, deps Deps, log *slog.Logger) (http.Handler, error) {
 	mux.Handle("/", s.wrap(route{Path: "unmatched", Public: true, serve: func(s *server, w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, grains.Errorf(grains.CodeNotFound, "no endpoint %s %s", r.Method, r.URL.Path))
 	}}))
-	return mux, nil
+	// ServeMux answers a path that is not clean (an empty, "." or ".."
+	// segment, e.g. /v1/quotes//revisions/1) with a redirect to the cleaned
+	// path, which names another resource or none. The API answers it as a
+	// path that names no endpoint instead.
+	unclean := s.wrap(route{Path: "unmatched", Public: true, serve: func(s *server, w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, grains.Errorf(grains.CodeNotFound, "no endpoint %s %s: the path has an empty, \".\" or \"..\" segment", r.Method, r.URL.Path))
+	}})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodConnect && !cleanPath(r.URL.Path) {
+			unclean.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}), nil
+}
+
+// cleanPath reports whether p is a path ServeMux serves without redirecting:
+// it starts with "/" and has no empty, "." or ".." segment (a trailing "/"
+// is allowed).
+func cleanPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	segs := strings.Split(p[1:], "/")
+	for i, seg := range segs {
+		if seg == "." || seg == ".." || (seg == "" && i != len(segs)-1) {
+			return false
+		}
+	}
+	return true
 }
 
 // reqInfo travels with a request so the log line can name what the handler

@@ -531,3 +531,38 @@ func TestNewValidates(t *testing.T) {
 		t.Error("missing sender accepted")
 	}
 }
+
+// A path with an empty, "." or ".." segment is a problem, never ServeMux's
+// redirect to the cleaned path; clean paths and trailing slashes keep their
+// answers.
+func TestUncleanPathIsNotFound(t *testing.T) {
+	e := newEnv(t)
+	id, _ := createQuote(e)
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/v1/quotes//revisions/1"},
+		{"GET", "/v1/quotes/" + id + "//"},
+		{"GET", "//v1/quotes/" + id},
+		{"POST", "/v1/quotes//submit"},
+		{"GET", "/v1/quotes/./" + id},
+		{"GET", "/v1/orders/x/../../quotes/" + id},
+		{"GET", "/v1/approval-policies/."},
+	} {
+		w := e.do(c.method, c.path, "")
+		m := expectProblem(t, w, 404, grains.CodeNotFound)
+		if loc := w.Header().Get("Location"); loc != "" {
+			t.Errorf("%s %s: Location %q", c.method, c.path, loc)
+		}
+		if d, _ := m["detail"].(string); !strings.Contains(d, "segment") {
+			t.Errorf("%s %s: detail %q", c.method, c.path, d)
+		}
+	}
+	// The unclean path is answered before authentication, like any path
+	// that names no endpoint.
+	r := httptest.NewRequest("GET", "/v1/quotes//revisions/1", nil)
+	w := httptest.NewRecorder()
+	e.h.ServeHTTP(w, r)
+	expectProblem(t, w, 404, grains.CodeNotFound)
+
+	expect(t, e.do("GET", "/v1/quotes/"+id, ""), 200)
+	expectProblem(t, e.do("GET", "/v1/quotes/"+id+"/", ""), 404, grains.CodeNotFound)
+}
