@@ -155,3 +155,35 @@ func TestApprovalPolicyVersionsPinSubmittedQuotes(t *testing.T) {
 		}
 	})
 }
+
+// A publish with an Idempotency-Key publishes once: the same key and body
+// again, over HTTP or NATS, answer the first reply with Idempotent-Replayed;
+// the key with another body is 422 idempotency_key_reused.
+func TestApprovalPolicyPublishIdempotencyKey(t *testing.T) {
+	eachMode(t, func(t *testing.T, m mode) {
+		e := startPlatform(t, m, platformOpts{noStreams: true})
+		admin := newHTTPDoor(e.p.HTTPAddr, e.token(platform.DemoTenant, "policy-admin"))
+		adminNATS := newNATSDoor(t, e.p.NATSAddr, e.natsPrefix, platform.DemoTenant, e.token(platform.DemoTenant, "policy-admin"))
+
+		first := admin.request(t, "POST", "/v1/approval-policies", rules(1, 2), opts{idemKey: "pub-1"}).expect(t, "publish v2", 201)
+		if first.Replayed || first.Header["Location"] != "/v1/approval-policies/2" {
+			t.Fatalf("first publish: replayed %v location %q", first.Replayed, first.Header["Location"])
+		}
+		again := admin.request(t, "POST", "/v1/approval-policies", rules(1, 2), opts{idemKey: "pub-1"}).expect(t, "repeat over HTTP", 201)
+		if !again.Replayed || again.Header["Location"] != "/v1/approval-policies/2" || !bytes.Equal(again.Body, first.Body) {
+			t.Fatalf("HTTP repeat: replayed %v location %q body %s, want the first reply %s", again.Replayed, again.Header["Location"], again.Body, first.Body)
+		}
+		nr := adminNATS.do(t, dispatch.KindApprovalPolicy, "publish", "", rules(1, 2), opts{idemKey: "pub-1"}).expect(t, "repeat over NATS", 201)
+		if !nr.Replayed || nr.ID != "2" || !bytes.Equal(nr.Body, first.Body) {
+			t.Fatalf("NATS repeat: replayed %v id %q body %s", nr.Replayed, nr.ID, nr.Body)
+		}
+		admin.request(t, "POST", "/v1/approval-policies", rules(3), opts{idemKey: "pub-1"}).expectProblem(t, "same key, other body", 422, "idempotency_key_reused")
+		adminNATS.do(t, dispatch.KindApprovalPolicy, "publish", "", rules(3), opts{idemKey: "pub-1"}).expectProblem(t, "same key, other body over NATS", 422, "idempotency_key_reused")
+
+		var l policyListView
+		admin.request(t, "GET", "/v1/approval-policies", nil, opts{}).expect(t, "list policies", 200).decode(t, &l)
+		if l.Active != 2 || len(l.Versions) != 2 {
+			t.Fatalf("policies after repeats %+v; want the seed and one publish", l)
+		}
+	})
+}

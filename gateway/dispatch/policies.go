@@ -19,7 +19,18 @@ type Policies interface {
 	GetPolicy(ctx context.Context, tenant grains.TenantID, version int) ([]byte, error)
 	// PublishPolicy publishes body ({"rules": [...]}) as the next version,
 	// made active, by actor; CodeValidation when the rules do not compile.
-	PublishPolicy(ctx context.Context, tenant grains.TenantID, actor, correlationID string, body []byte) (version int, doc []byte, err error)
+	// With an idempotency key (already in the client namespace, ClientKey)
+	// a repeat of the same body answers the first publish's reply with
+	// Replayed set and publishes nothing; the key used before for another
+	// request is CodeIdempotencyKeyReused.
+	PublishPolicy(ctx context.Context, tenant grains.TenantID, actor, correlationID, idempotencyKey string, body []byte) (PolicyPublished, error)
+}
+
+// PolicyPublished is the answer of Policies.PublishPolicy.
+type PolicyPublished struct {
+	Version  int
+	Doc      []byte // the version as GetPolicy showed it when it was published
+	Replayed bool   // the answer of an earlier publish with the same key
 }
 
 // KindApprovalPolicy addresses the approval policies in Request.Kind (they
@@ -86,12 +97,13 @@ func (d *Dispatcher) policy(ctx context.Context, req Request) Reply {
 		if err != nil {
 			return Fail(err, req.Instance)
 		}
-		v, body, err := d.deps.Policies.PublishPolicy(ctx, tenant, req.Principal.Subject, req.CorrelationID, payload)
+		pub, err := d.deps.Policies.PublishPolicy(ctx, tenant, req.Principal.Subject, req.CorrelationID, ClientKey(req.IdempotencyKey), payload)
 		if err != nil {
 			return Fail(err, req.Instance)
 		}
-		r := ok(http.StatusCreated, body, strconv.Itoa(v), 0)
-		r.Location = PolicyHref(v)
+		r := ok(http.StatusCreated, pub.Doc, strconv.Itoa(pub.Version), 0)
+		r.Location = PolicyHref(pub.Version)
+		r.Replayed = pub.Replayed
 		return r
 	}
 	return Fail(grains.Errorf(grains.CodeNotFound, "no command %q on approval policies", req.Command), req.Instance)

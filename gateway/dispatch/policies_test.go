@@ -23,9 +23,9 @@ func (r *recorder) GetPolicy(_ context.Context, _ grains.TenantID, v int) ([]byt
 	return []byte(`{}`), nil
 }
 
-func (r *recorder) PublishPolicy(_ context.Context, tenant grains.TenantID, actor, corr string, body []byte) (int, []byte, error) {
-	r.calls = append(r.calls, "publish "+string(tenant)+" "+actor+" "+corr+" "+string(body))
-	return 7, []byte(`{"version":7}`), nil
+func (r *recorder) PublishPolicy(_ context.Context, tenant grains.TenantID, actor, corr, key string, body []byte) (PolicyPublished, error) {
+	r.calls = append(r.calls, "publish "+string(tenant)+" "+actor+" "+corr+" "+key+" "+string(body))
+	return PolicyPublished{Version: 7, Doc: []byte(`{"version":7}`), Replayed: key != ""}, nil
 }
 
 func (r *recorder) EvidenceJSON(_ context.Context, tenant grains.TenantID, id string) ([]byte, error) {
@@ -75,7 +75,7 @@ func TestPolicyAndEvidenceRoles(t *testing.T) {
 			t.Errorf("publish reply location %q id %q", rep.Location, rep.ID)
 		}
 	}
-	want := []string{"list", "get", "list", `publish acme u1 c1 {"rules":[]}`, "evidence acme q-1", "evidence acme q-1"}
+	want := []string{"list", "get", "list", `publish acme u1 c1  {"rules":[]}`, "evidence acme q-1", "evidence acme q-1"}
 	if len(rec.calls) != len(want) {
 		t.Fatalf("calls %q, want %q", rec.calls, want)
 	}
@@ -83,6 +83,16 @@ func TestPolicyAndEvidenceRoles(t *testing.T) {
 		if rec.calls[i] != want[i] {
 			t.Fatalf("call %d = %q, want %q", i, rec.calls[i], want[i])
 		}
+	}
+	// The client's Idempotency-Key reaches the store in the client
+	// namespace, and a replayed publish says so.
+	keyed := req([]string{"policy-admin"}, KindApprovalPolicy, CommandPublish, "")
+	keyed.IdempotencyKey = "pub-1"
+	if rep := d.Do(context.Background(), keyed); rep.Status != http.StatusCreated || !rep.Replayed || rep.Location != "/v1/approval-policies/7" {
+		t.Errorf("keyed publish = %+v", rep)
+	}
+	if last := rec.calls[len(rec.calls)-1]; last != `publish acme u1 c1 api:pub-1 {"rules":[]}` {
+		t.Errorf("keyed publish call = %q", last)
 	}
 	// Without the stores, the endpoints are unavailable.
 	bare, _ := New(Deps{Sender: g, Reader: g})

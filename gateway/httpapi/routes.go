@@ -303,7 +303,12 @@ func policy(command string) func(*server, http.ResponseWriter, *http.Request) {
 			Instance:      r.URL.Path,
 		}
 		if command == dispatch.CommandPublish {
-			var err error
+			key, err := dispatch.ParseIdempotencyKey(r.Header.Get(HeaderIdempotencyKey))
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			req.IdempotencyKey = key
 			if req.Payload, err = s.readBody(w, r); err != nil {
 				s.fail(w, r, err)
 				return

@@ -3,14 +3,17 @@ package platform
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/grainline/grainline/connectors/truth"
+	"github.com/grainline/grainline/gateway/dispatch"
 	"github.com/grainline/grainline/grains"
 	"github.com/grainline/grainline/grains/approval"
 )
@@ -186,17 +189,88 @@ const publishAttempts = 8
 // rules must compile (every problem is a violation at /rules/<i>/<field>,
 // CodeValidation). The new version becomes active; the reply is the version
 // as GetPolicy shows it.
-func (p *policies) PublishPolicy(ctx context.Context, tenant grains.TenantID, actor, correlationID string, body []byte) (int, []byte, error) {
+//
+// With an idempotency key the version's commit records the key, the request
+// hash and that reply (ADR 0004), so a repeat answers the first reply
+// (Replayed) and publishes nothing, and the key reused for another request
+// is CodeIdempotencyKeyReused. Policies are no grain, so the record is read
+// before deciding; the store still guards two concurrent first attempts
+// (only one commit records the key, the other replays it).
+func (p *policies) PublishPolicy(ctx context.Context, tenant grains.TenantID, actor, correlationID, key string, body []byte) (dispatch.PolicyPublished, error) {
+	hash := policyRequestHash(body)
+	if key != "" {
+		if out, found, err := p.replay(ctx, tenant, key, hash); err != nil || found {
+			return out, err
+		}
+	}
 	rules, err := decodeRules(body)
 	if err != nil {
-		return 0, nil, err
+		return dispatch.PolicyPublished{}, err
 	}
-	pv, err := p.publish(ctx, tenant, actor, correlationID, rules)
+	pv, doc, err := p.publish(ctx, tenant, actor, correlationID, rules, key, hash)
+	if errors.Is(err, truth.ErrIdempotencyConflict) {
+		// A concurrent attempt with the same key recorded it first.
+		out, found, err := p.replay(ctx, tenant, key, hash)
+		if err == nil && !found {
+			err = grains.Errorf(grains.CodeUnavailable, "approval policy publish: idempotency key %q is recorded but cannot be read yet; retry", key)
+		}
+		return out, err
+	}
 	if err != nil {
-		return 0, nil, err
+		return dispatch.PolicyPublished{}, err
 	}
-	doc, err := json.Marshal(policyDoc{PolicyVersion: pv, Active: true})
-	return pv.Version, doc, err
+	return dispatch.PolicyPublished{Version: pv.Version, Doc: doc}, nil
+}
+
+// policyPublishCommand is the command name of a publish in idempotency
+// records.
+const policyPublishCommand = "publish"
+
+// policyRequestHash is the request hash of a publish: SHA-256 over kind, id
+// and command (NUL-separated) and the raw body, as the grains hash theirs.
+func policyRequestHash(body []byte) []byte {
+	h := sha256.New()
+	for _, part := range []string{policyKind, "", policyPublishCommand} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	h.Write(body)
+	return h.Sum(nil)
+}
+
+// replay answers a publish whose key is recorded: the first reply when the
+// record is of the same request, CodeIdempotencyKeyReused when it is not.
+// found is false when the key is not recorded. A version published under the
+// key whose activation did not happen (the publisher stopped between its
+// two commits) is activated first, so a replayed version is active or
+// superseded, never pending.
+func (p *policies) replay(ctx context.Context, tenant grains.TenantID, key string, hash []byte) (dispatch.PolicyPublished, bool, error) {
+	rec, err := p.store.Idempotency(ctx, string(tenant), key)
+	if errors.Is(err, truth.ErrNotFound) {
+		return dispatch.PolicyPublished{}, false, nil
+	}
+	if err != nil {
+		return dispatch.PolicyPublished{}, false, grains.Errorf(grains.CodeUnavailable, "approval policy publish: reading idempotency key: %v", err)
+	}
+	version, verr := strconv.Atoi(strings.TrimPrefix(rec.Aggregate.ID, "v"))
+	if rec.Aggregate.Kind != policyKind || rec.Command != policyPublishCommand || verr != nil || !bytes.Equal(rec.RequestHash, hash) {
+		return dispatch.PolicyPublished{}, true, grains.Errorf(grains.CodeIdempotencyKeyReused,
+			"idempotency key was used for a different request")
+	}
+	rev, ptr, err := p.pointer(ctx, tenant)
+	if err != nil {
+		return dispatch.PolicyPublished{}, true, err
+	}
+	if rev == int64(version)-1 {
+		pv, err := p.version(ctx, tenant, version)
+		if err != nil {
+			return dispatch.PolicyPublished{}, true, err
+		}
+		if err := p.activate(ctx, tenant, rev, ptr, pv, pv.PublishedBy, ""); err != nil {
+			return dispatch.PolicyPublished{}, true, err
+		}
+	}
+	return dispatch.PolicyPublished{Version: version, Doc: rec.Response, Replayed: true}, true, nil
 }
 
 // decodeRules reads a publish body and checks that its rules compile.
@@ -234,48 +308,64 @@ func decodeRules(body []byte) ([]approval.Rule, error) {
 	return rules, nil
 }
 
-// publish writes rules as the tenant's next version and activates it.
-func (p *policies) publish(ctx context.Context, tenant grains.TenantID, actor, correlationID string, rules []approval.Rule) (PolicyVersion, error) {
+// publish writes rules as the tenant's next version and activates it; the
+// reply is the version as GetPolicy shows it. With an idempotency key
+// (idemKey, with the request hash) the version's commit records the key and
+// the reply; ErrIdempotencyConflict when the key is recorded already.
+func (p *policies) publish(ctx context.Context, tenant grains.TenantID, actor, correlationID string, rules []approval.Rule, idemKey string, hash []byte) (PolicyVersion, []byte, error) {
 	for range publishAttempts {
 		rev, ptr, err := p.pointer(ctx, tenant)
 		if err != nil {
-			return PolicyVersion{}, err
+			return PolicyVersion{}, nil, err
 		}
 		pv := PolicyVersion{Version: int(rev) + 1, Rules: rules, PublishedBy: actor, PublishedAt: truth.AuditTime(p.now())}
-		err = p.writeVersion(ctx, tenant, pv, correlationID)
+		doc, err := json.Marshal(policyDoc{PolicyVersion: pv, Active: true})
+		if err != nil {
+			return PolicyVersion{}, nil, err
+		}
+		var idem *truth.Idempotency
+		if idemKey != "" {
+			idem = &truth.Idempotency{
+				Tenant: string(tenant), Key: idemKey, Aggregate: policyVersionKey(tenant, pv.Version),
+				Command: policyPublishCommand, RequestHash: hash, Revision: 1, Response: doc, CreatedAt: pv.PublishedAt,
+			}
+		}
+		err = p.writeVersion(ctx, tenant, pv, correlationID, idem)
 		switch {
 		case err == nil:
 			if err := p.activate(ctx, tenant, rev, ptr, pv, actor, correlationID); err != nil {
-				return PolicyVersion{}, err
+				return PolicyVersion{}, nil, err
 			}
-			return pv, nil
+			return pv, doc, nil
 		case errors.Is(err, truth.ErrRevisionConflict):
 			// Version rev+1 exists: activate it for whoever wrote it,
 			// then try the next number.
 			other, err := p.version(ctx, tenant, pv.Version)
 			if err != nil {
-				return PolicyVersion{}, err
+				return PolicyVersion{}, nil, err
 			}
 			if err := p.activate(ctx, tenant, rev, ptr, other, actor, correlationID); err != nil {
-				return PolicyVersion{}, err
+				return PolicyVersion{}, nil, err
 			}
 		default:
-			return PolicyVersion{}, err
+			return PolicyVersion{}, nil, err
 		}
 	}
-	return PolicyVersion{}, grains.Errorf(grains.CodeConflict, "approval policies of tenant %s are being published concurrently; retry", tenant)
+	return PolicyVersion{}, nil, grains.Errorf(grains.CodeConflict, "approval policies of tenant %s are being published concurrently; retry", tenant)
 }
 
-// writeVersion writes pv under its own key; ErrRevisionConflict when the
-// version exists.
-func (p *policies) writeVersion(ctx context.Context, tenant grains.TenantID, pv PolicyVersion, correlationID string) error {
+// writeVersion writes pv under its own key, with idem when not nil;
+// ErrRevisionConflict when the version exists, ErrIdempotencyConflict when
+// idem's key is recorded.
+func (p *policies) writeVersion(ctx context.Context, tenant grains.TenantID, pv PolicyVersion, correlationID string, idem *truth.Idempotency) error {
 	state, err := json.Marshal(pv)
 	if err != nil {
 		return err
 	}
 	key := policyVersionKey(tenant, pv.Version)
 	return p.commit(ctx, truth.Commit{
-		Snapshot: truth.Snapshot{Key: key, Revision: 1, State: state, UpdatedAt: pv.PublishedAt},
+		Snapshot:    truth.Snapshot{Key: key, Revision: 1, State: state, UpdatedAt: pv.PublishedAt},
+		Idempotency: idem,
 		Audit: []truth.Audit{{
 			Tenant: string(tenant), Aggregate: key, Revision: 1, Actor: pv.PublishedBy, Action: ActionPublishPolicy,
 			Reason:        fmt.Sprintf("approval policy version %d with %d rules", pv.Version, len(pv.Rules)),
@@ -329,7 +419,7 @@ func SeedPolicy(ctx context.Context, store truth.Store, tenant grains.TenantID, 
 		return err
 	}
 	pv := PolicyVersion{Version: 1, Rules: rules, PublishedBy: "seed", PublishedAt: truth.AuditTime(now)}
-	if err := p.writeVersion(ctx, tenant, pv, "seed"); err != nil && !errors.Is(err, truth.ErrRevisionConflict) {
+	if err := p.writeVersion(ctx, tenant, pv, "seed", nil); err != nil && !errors.Is(err, truth.ErrRevisionConflict) {
 		return fmt.Errorf("platform: seed approval policy: %w", err)
 	}
 	if pv, err = p.version(ctx, tenant, 1); err != nil {
