@@ -174,3 +174,66 @@ func waitForTopic(t *testing.T, admin sarama.ClusterAdmin, topic string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// serve refuses asynchronous simulated billing it cannot deliver: a worker
+// needs the gateway's callback URL (unless it is the gateway) and the key
+// that signs the callback tokens, which that gateway must trust.
+func TestServeRefusesIncompleteAsyncBilling(t *testing.T) {
+	base := []string{"serve", "-postgres", "postgres://unused", "-kafka", "127.0.0.1:1", "-nats-url", "nats://127.0.0.1:1"}
+	refusal := func(args ...string) string {
+		t.Helper()
+		code, _, errOut := runCode(append(append([]string(nil), base...), args...)...)
+		if code != 1 || !strings.Contains(errOut, "invalid configuration") {
+			t.Fatalf("serve %v: exit %d, %q; want a refused configuration", args, code, errOut)
+		}
+		return errOut
+	}
+	mentions := func(errOut string, want ...string) {
+		t.Helper()
+		for _, w := range want {
+			if !strings.Contains(errOut, w) {
+				t.Errorf("refusal does not mention %q:\n%s", w, errOut)
+			}
+		}
+	}
+	// A worker alone: both missing.
+	mentions(refusal("-roles", "worker", "-billing-async"), "-billing-callback-url (GRAINLINE_BILLING_CALLBACK_URL) is required", "-billing-callback-key (GRAINLINE_BILLING_CALLBACK_KEY) is required")
+	// Malformed values.
+	mentions(refusal("-roles", "worker", "-billing-async", "-billing-callback-url", "ftp://gw/v1/callbacks/billing",
+		"-billing-callback-key", filepath.Join(t.TempDir(), "none.pem"), "-billing-callback-drop", "1.5", "-billing-callback-delay", "-1s"),
+		"-billing-callback-url: \"ftp://gw/v1/callbacks/billing\" is not an absolute http or https URL", "-billing-callback-key: auth: signing key", "-billing-callback-drop", "-billing-callback-delay")
+	// The environment names them too.
+	t.Setenv("GRAINLINE_BILLING_CALLBACK_URL", "gw:8080")
+	mentions(refusal("-roles", "worker", "-billing-async"), "-billing-callback-url: \"gw:8080\" is not an absolute", "-billing-callback-key (GRAINLINE_BILLING_CALLBACK_KEY) is required")
+	t.Setenv("GRAINLINE_BILLING_CALLBACK_URL", "")
+
+	keyDir := t.TempDir()
+	pub := filepath.Join(keyDir, "signing.pub.pem")
+	runCmd(t, "token", "-data-dir", keyDir, "-public-key-out", pub)
+	key := filepath.Join(keyDir, "keys", "dev-signing-key.pem")
+	// A key file others can read is refused.
+	loose := filepath.Join(t.TempDir(), "loose.pem")
+	raw, err := os.ReadFile(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(loose, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mentions(refusal("-roles", "worker", "-billing-async", "-billing-callback-url", "http://gw:8080/v1/callbacks/billing", "-billing-callback-key", loose), "chmod 600")
+	// With the gateway in the process, the URL defaults to it, and its
+	// -jwt-public-keys must trust the key.
+	otherDir := t.TempDir()
+	otherPub := filepath.Join(otherDir, "other.pub.pem")
+	runCmd(t, "token", "-data-dir", otherDir, "-public-key-out", otherPub)
+	errOut := refusal("-roles", "node,gateway,worker", "-billing-async", "-billing-callback-key", key, "-jwt-public-keys", otherPub)
+	mentions(errOut, "the public key of -billing-callback-key is not in -jwt-public-keys")
+	if strings.Contains(errOut, "-billing-callback-url") {
+		t.Errorf("the gateway's own URL was asked for:\n%s", errOut)
+	}
+	// Synchronous billing asks for neither.
+	code, _, errOut := runCode("serve", "-roles", "worker")
+	if code != 1 || strings.Contains(errOut, "billing") || !strings.Contains(errOut, "-kafka") {
+		t.Fatalf("synchronous billing: exit %d, %q; want only the missing -kafka and -postgres", code, errOut)
+	}
+}

@@ -23,9 +23,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	environment := fs.String("environment", envOr("GRAINLINE_ENVIRONMENT", "dev"), "deployment environment name, the prefix of Redis keys (env GRAINLINE_ENVIRONMENT)")
 	maxBatch := fs.Int("max-batch", 512, "largest group-commit batch; 1 commits every command alone")
 	workerLatency := fs.Duration("worker-latency", 200*time.Millisecond, "latency of the simulated fulfillment system")
-	billingAsync := fs.Bool("billing-async", true, "the simulated billing system accepts activations and reports their result later to POST /v1/callbacks/billing")
-	billingDelay := fs.Duration("billing-callback-delay", time.Second, "how long the asynchronous simulated billing system takes to decide an activation")
-	billingDrop := fs.Float64("billing-callback-drop", 0, "probability in [0,1] that the asynchronous simulated billing system loses a callback (1: all; the order's callback timer reconciles)")
+	billing := billingFlags(fs, true)
 	hubConfig := hubFlags(fs, true)
 	// Not for operators: tests that share one Kafka between runs namespace
 	// every topic and consumer group with it (platform.Config.TopicPrefix).
@@ -39,24 +37,22 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	cfg := platform.Config{
-		DataDir:                 *dataDir,
-		PostgresDSN:             *pgDSN,
-		Migrate:                 true,
-		NATSURL:                 *natsURL,
-		NATSListen:              *natsAddr,
-		NATSPrefix:              *natsPrefix,
-		HTTPListen:              *httpAddr,
-		MaxBatch:                *maxBatch,
-		WorkerLatency:           *workerLatency,
-		BillingAsync:            *billingAsync,
-		BillingCallbackDelay:    *billingDelay,
-		BillingCallbackDropRate: *billingDrop,
-		Hub:                     hubConfig(),
-		Log:                     log,
-		TopicPrefix:             *topicPrefix,
-		RedisAddr:               *redisAddr,
-		Environment:             *environment,
+		DataDir:       *dataDir,
+		PostgresDSN:   *pgDSN,
+		Migrate:       true,
+		NATSURL:       *natsURL,
+		NATSListen:    *natsAddr,
+		NATSPrefix:    *natsPrefix,
+		HTTPListen:    *httpAddr,
+		MaxBatch:      *maxBatch,
+		WorkerLatency: *workerLatency,
+		Hub:           hubConfig(),
+		Log:           log,
+		TopicPrefix:   *topicPrefix,
+		RedisAddr:     *redisAddr,
+		Environment:   *environment,
 	}
+	billing(&cfg)
 	if *brokers != "" {
 		cfg.KafkaBrokers = strings.Split(*brokers, ",")
 	}

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +41,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	applyTopology := fs.Bool("apply-topology", false, "create missing topics from topology.yaml at start (production runs 'grainline topology apply')")
 	workerLatency := fs.Duration("worker-latency", 200*time.Millisecond, "latency of the simulated fulfillment system (worker role)")
 	hubConfig := hubFlags(fs, false)
+	billing := billingFlags(fs, false)
+	callbackURL := fs.String("billing-callback-url", envOr("GRAINLINE_BILLING_CALLBACK_URL", ""), "URL of the gateway's POST /v1/callbacks/billing that asynchronous simulated billing posts to; required with -billing-async by the worker role without the gateway role, which defaults to its own (env GRAINLINE_BILLING_CALLBACK_URL)")
+	callbackKey := fs.String("billing-callback-key", envOr("GRAINLINE_BILLING_CALLBACK_KEY", ""), "PEM file (PKCS#8, mode 0600) of the Ed25519 private key that signs asynchronous simulated billing's callback tokens; its public key must be in the gateway's -jwt-public-keys; required with -billing-async by the worker role (env GRAINLINE_BILLING_CALLBACK_KEY)")
 	logLevel := logLevelFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -63,12 +69,32 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			problems = append(problems, msg)
 		}
 	}
-	need(*pgDSN != "" || !(has(platform.RoleNode) || has(platform.RoleGateway) || has(platform.RoleRelay) || has(platform.RoleHub)), "-postgres (GRAINLINE_POSTGRES) is required by the node, gateway, relay and hub roles")
+	need(*pgDSN != "" || !(has(platform.RoleNode) || has(platform.RoleGateway) || has(platform.RoleRelay) || has(platform.RoleHub) || has(platform.RoleWorker)),
+		"-postgres (GRAINLINE_POSTGRES) is required by the node, gateway, relay, worker and hub roles")
 	need(*brokers != "" || (len(rs) == 1 && has(platform.RoleNode)), "-kafka (GRAINLINE_KAFKA) is required by every role but node")
 	need(*natsURL != "" || !has(platform.RoleGateway), "-nats-url (GRAINLINE_NATS_URL) is required by the gateway role")
 	need(*jwtKeys != "" || !has(platform.RoleGateway), "-jwt-public-keys (GRAINLINE_JWT_PUBLIC_KEYS) is required by the gateway role")
 	need(*peers == "" || *adminPort > 0, "-cluster-admin-port is required with -cluster-peers")
 	need(*peers != "" || has(platform.RoleNode) || !(has(platform.RoleGateway) || has(platform.RoleProcessors)), "-cluster-peers is required when the gateway or processors run without the node role")
+	bcfg := platform.Config{}
+	billing(&bcfg)
+	if bcfg.BillingAsync && has(platform.RoleWorker) {
+		need(*callbackURL != "" || has(platform.RoleGateway), "-billing-callback-url (GRAINLINE_BILLING_CALLBACK_URL) is required with -billing-async by the worker role without the gateway role: the gateway that receives the callbacks")
+		need(*callbackKey != "", "-billing-callback-key (GRAINLINE_BILLING_CALLBACK_KEY) is required with -billing-async by the worker role: the private key that signs the callback tokens, whose public key the gateway's -jwt-public-keys trusts")
+	}
+	if *callbackURL != "" {
+		if err := platform.ValidCallbackURL(*callbackURL); err != nil {
+			problems = append(problems, "-billing-callback-url: "+err.Error())
+		}
+	}
+	need(bcfg.BillingCallbackDelay >= 0, "-billing-callback-delay must not be negative")
+	need(bcfg.BillingCallbackDropRate >= 0 && bcfg.BillingCallbackDropRate <= 1, "-billing-callback-drop must be in [0,1]")
+	var callbackSigner ed25519.PrivateKey
+	if *callbackKey != "" && bcfg.BillingAsync && has(platform.RoleWorker) {
+		if callbackSigner, err = auth.LoadPrivateKey(*callbackKey); err != nil {
+			problems = append(problems, "-billing-callback-key: "+err.Error())
+		}
+	}
 	if len(problems) > 0 {
 		return fmt.Errorf("invalid configuration:\n  %s", strings.Join(problems, "\n  "))
 	}
@@ -89,8 +115,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Cluster: platform.ClusterConfig{
 			Host: *clusterHost, Port: *clusterPort, AdminPort: *adminPort, Peers: splitList(*peers),
 		},
-		Log: log,
+		BillingCallbackURL: *callbackURL,
+		BillingCallbackKey: callbackSigner,
+		Log:                log,
 	}
+	billing(&cfg)
 	if *brokers != "" {
 		cfg.KafkaBrokers = splitList(*brokers)
 	} else {
@@ -99,6 +128,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *jwtKeys != "" {
 		if cfg.VerifyKeys, err = auth.LoadPublicKeys(splitList(*jwtKeys)...); err != nil {
 			return err
+		}
+	}
+	if callbackSigner != nil && has(platform.RoleGateway) && *callbackURL == "" {
+		// The callbacks come to this process's gateway: it must trust them.
+		pub := callbackSigner.Public().(ed25519.PublicKey)
+		if !slices.ContainsFunc(cfg.VerifyKeys, func(k ed25519.PublicKey) bool { return pub.Equal(k) }) {
+			return errors.New("invalid configuration:\n  the public key of -billing-callback-key is not in -jwt-public-keys: this process's gateway would refuse the billing callbacks")
 		}
 	}
 	return runPlatform(ctx, cfg, stdout, func(p *platform.Platform) string {
@@ -139,4 +175,15 @@ func hubFlags(fs *flag.FlagSet, allowPrivate bool) func() hub.Config {
 	timeout := fs.Duration("hub-timeout", 10*time.Second, "event hub: timeout of one webhook POST")
 	private := fs.Bool("hub-allow-private", allowPrivate, "event hub: accept and deliver to callbacks at localhost, loopback, private and link-local addresses")
 	return func() hub.Config { return hub.Config{Attempts: *attempts, Timeout: *timeout, AllowPrivate: *private} }
+}
+
+// billingFlags defines the simulated billing system's flags (worker role).
+// async is the default of -billing-async: on for dev, off for serve.
+func billingFlags(fs *flag.FlagSet, async bool) func(*platform.Config) {
+	on := fs.Bool("billing-async", async, "the simulated billing system accepts activations and reports their result later to POST /v1/callbacks/billing")
+	delay := fs.Duration("billing-callback-delay", time.Second, "how long the asynchronous simulated billing system takes to decide an activation")
+	drop := fs.Float64("billing-callback-drop", 0, "probability in [0,1] that the asynchronous simulated billing system loses a callback (1: all; the order's callback timer reconciles)")
+	return func(c *platform.Config) {
+		c.BillingAsync, c.BillingCallbackDelay, c.BillingCallbackDropRate = *on, *delay, *drop
+	}
 }

@@ -73,6 +73,11 @@ func LoadOrCreateDevKey(dataDir string) (ed25519.PrivateKey, error) {
 	return priv, nil
 }
 
+// LoadPrivateKey reads an Ed25519 private key from a PKCS#8 "PRIVATE KEY"
+// PEM file (the format of the dev key, or of `openssl genpkey -algorithm
+// ed25519`). A file readable by group or others is refused.
+func LoadPrivateKey(path string) (ed25519.PrivateKey, error) { return readPrivateKey(path) }
+
 func readPrivateKey(path string) (ed25519.PrivateKey, error) {
 	fi, err := os.Stat(path)
 	if err != nil {

@@ -3,7 +3,9 @@ package platform
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -49,12 +51,27 @@ func (c *callbackTarget) setGateway(addr string) {
 	}
 }
 
+// setSigner sets how callback tokens are signed unless a signer is set
+// already (a configured BillingCallbackKey wins over the gateway's dev key).
 func (c *callbackTarget) setSigner(sign func(auth.Claims, time.Duration) (string, error)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if sign != nil {
+	if sign != nil && c.sign == nil {
 		c.sign = sign
 	}
+}
+
+// ValidCallbackURL checks a billing callback URL: absolute, http or https,
+// with a host.
+func ValidCallbackURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return err
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute http or https URL", s)
+	}
+	return nil
 }
 
 // target implements sim.HTTPTarget: the URL and a token of tenant with the
@@ -81,7 +98,11 @@ func (c *callbackTarget) target(tenant string) (string, string, error) {
 // its callbacks over HTTP to the gateway's callback endpoint.
 func (p *Platform) asyncBilling(cfg sim.Config) (*sim.Billing, error) {
 	t := &callbackTarget{url: p.cfg.BillingCallbackURL, fixed: p.cfg.BillingCallbackURL != "", tokens: map[string]cachedToken{}}
-	if !p.has(RoleGateway) {
+	switch key := p.cfg.BillingCallbackKey; {
+	case key != nil:
+		// The configured key, whose public key the gateway trusts.
+		t.setSigner(func(c auth.Claims, ttl time.Duration) (string, error) { return auth.Mint(key, c, ttl) })
+	case !p.has(RoleGateway):
 		// The callbacks go to a gateway elsewhere, whose verifier trusts
 		// the dev key of this data folder.
 		key, err := auth.LoadOrCreateDevKey(p.cfg.DataDir)

@@ -119,9 +119,15 @@ type Config struct {
 	// the order's callback timer reconciles). Default 0.
 	BillingCallbackDropRate float64
 	// BillingCallbackURL is where asynchronous simulated billing posts its
-	// callbacks. Default: this process's gateway; required when the worker
-	// runs without the gateway role.
+	// callbacks: an absolute http or https URL of a gateway's
+	// POST /v1/callbacks/billing. Default: this process's gateway; required
+	// when the worker runs without the gateway role.
 	BillingCallbackURL string
+	// BillingCallbackKey signs the tokens (role billing, the order's
+	// tenant, a few minutes long) of asynchronous simulated billing's
+	// callbacks; its public key must be among the verification keys of the
+	// gateway at BillingCallbackURL. Default: the dev key in DataDir.
+	BillingCallbackKey ed25519.PrivateKey
 	// Hub tunes the event hub's deliveries (hub role): Attempts, Timeout,
 	// Retry and MaxQueue; brokers, group and topics are set by the
 	// platform. Zero fields take hub.Config's defaults.
@@ -210,9 +216,17 @@ func (c Config) Validate() error {
 		if worker && !gateway && c.BillingCallbackURL == "" {
 			return errors.New("platform: asynchronous billing without the gateway role needs BillingCallbackURL")
 		}
-		if worker && c.DataDir == "" {
-			return errors.New("platform: asynchronous billing signs its callback tokens with the dev key: DataDir is required")
+		if worker && c.DataDir == "" && c.BillingCallbackKey == nil {
+			return errors.New("platform: asynchronous billing signs its callback tokens with BillingCallbackKey or the dev key: one of BillingCallbackKey and DataDir is required")
 		}
+	}
+	if c.BillingCallbackURL != "" {
+		if err := ValidCallbackURL(c.BillingCallbackURL); err != nil {
+			return fmt.Errorf("platform: BillingCallbackURL: %w", err)
+		}
+	}
+	if c.BillingCallbackKey != nil && len(c.BillingCallbackKey) != ed25519.PrivateKeySize {
+		return errors.New("platform: BillingCallbackKey is not an Ed25519 private key")
 	}
 	if c.BillingCallbackDelay < 0 || c.BillingCallbackDropRate < 0 || c.BillingCallbackDropRate > 1 {
 		return errors.New("platform: BillingCallbackDelay must not be negative and BillingCallbackDropRate must be in [0,1]")
