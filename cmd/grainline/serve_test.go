@@ -213,6 +213,104 @@ func commits(t *testing.T, httpAddr string) int {
 	return n
 }
 
+// migrateAndSeed migrates the database at dsn and stores the demo catalog.
+func migrateAndSeed(t *testing.T, dsn string) {
+	t.Helper()
+	runCmd(t, "migrate", "up", "-postgres", dsn)
+	store, err := postgres.Open(context.Background(), postgres.Config{DSN: dsn}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if err := platform.SeedCatalog(context.Background(), store, platform.DemoTenant, catalog.Demo(), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// acceptQuote takes a new quote of one offering to accepted and returns
+// its id; 503s (an owner moving) are retried.
+func acceptQuote(t *testing.T, a api, key, offering string) string {
+	t.Helper()
+	q := a.must("POST", "/v1/quotes", "create-"+key, map[string]any{"customerId": "c", "currency": "EUR"}, http.StatusCreated)["id"].(string)
+	a.must("POST", "/v1/quotes/"+q+"/lines", "line-"+key, map[string]any{"offeringId": offering, "quantity": 1}, http.StatusOK)
+	for _, c := range []string{"price", "submit", "approve"} {
+		a.must("POST", "/v1/quotes/"+q+"/"+c, c+"-"+key, map[string]any{}, http.StatusOK)
+	}
+	var doc map[string]any
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		code, m := a.do("POST", "/v1/quotes/"+q+"/document", "", map[string]any{})
+		if code == http.StatusCreated || code == http.StatusOK {
+			doc = m
+			break
+		}
+		if (code != http.StatusServiceUnavailable && code != 0) || time.Now().After(deadline) {
+			t.Fatalf("render document of %s: status %d %v", q, code, m)
+		}
+	}
+	a.must("POST", "/v1/quotes/"+q+"/accept", "accept-"+key, map[string]any{"documentSha256": doc["sha256"]}, http.StatusOK)
+	return q
+}
+
+// A worker process runs asynchronous simulated billing against a gateway
+// in another process: it posts its callbacks to -billing-callback-url with
+// tokens signed by -billing-callback-key, a key the gateway trusts next to
+// the users' key. The order completes, its billing task by the callback.
+func TestServeWorkerBillsAsynchronouslyThroughAnotherGateway(t *testing.T) {
+	dsn := testenv.PostgresDB(t)
+	brokers := strings.Join(testenv.Kafka(t), ",")
+	natsURL := testenv.NATS(t)
+	suffix := testenv.RandomSuffix()
+	migrateAndSeed(t, dsn)
+
+	userDir, billingDir := t.TempDir(), t.TempDir()
+	userPub, billingPub := filepath.Join(userDir, "users.pub.pem"), filepath.Join(billingDir, "billing.pub.pem")
+	token := runCmd(t, "token", "-data-dir", userDir, "-tenant", "demo", "-roles", "sales,approver,ops", "-public-key-out", userPub)
+	runCmd(t, "token", "-data-dir", billingDir, "-public-key-out", billingPub)
+	gwHTTP := freePort(t)
+	prefix := "ab-" + suffix + "-"
+	gateway := startProc(t, "gateway", "serve", "-roles", "node,gateway,relay,processors",
+		"-postgres", dsn, "-kafka", brokers, "-nats-url", natsURL, "-nats-prefix", "ab"+suffix,
+		"-jwt-public-keys", userPub+","+billingPub, "-http", fmt.Sprintf("127.0.0.1:%d", gwHTTP),
+		"-topic-prefix", prefix, "-apply-topology")
+	gateway.waitReady(t)
+	worker := startProc(t, "worker", "serve", "-roles", "worker", "-postgres", dsn, "-kafka", brokers,
+		"-http", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "-topic-prefix", prefix, "-worker-latency", "20ms",
+		"-billing-async", "-billing-callback-delay", "50ms",
+		"-billing-callback-url", fmt.Sprintf("http://127.0.0.1:%d/v1/callbacks/billing", gwHTTP),
+		"-billing-callback-key", filepath.Join(billingDir, "keys", "dev-signing-key.pem"))
+	worker.waitReady(t)
+
+	a := api{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", gwHTTP), token: token}
+	q := acceptQuote(t, a, "ab", "sdwan-edge-m")
+	var orderID string
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_, m := a.do("GET", "/v1/orders?quoteId="+q, "", nil)
+		if items, _ := m["items"].([]any); len(items) == 1 && items[0].(map[string]any)["status"] == "completed" {
+			orderID = items[0].(map[string]any)["id"].(string)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("order of %s did not complete: %v", q, m)
+		}
+	}
+	_, m := a.do("GET", "/v1/orders/"+orderID+"/tasks", "", nil)
+	billed := 0
+	items, _ := m["items"].([]any)
+	for _, it := range items {
+		task := it.(map[string]any)
+		if task["type"] != "activateBilling" {
+			continue
+		}
+		billed++
+		if res, _ := task["result"].(map[string]any); task["status"] != "done" || res["via"] != "callback" {
+			t.Errorf("billing task %v: want done by the callback", task)
+		}
+	}
+	if billed == 0 {
+		t.Fatalf("order %s has no billing task: %v", orderID, m)
+	}
+}
+
 // Two node processes and one process with every other role form one
 // cluster over the automanaged membership. Commands reach grains on both
 // nodes; when one node is killed, its grains reactivate on the other from
@@ -223,15 +321,7 @@ func TestMultiProcessCluster(t *testing.T) {
 	natsURL := testenv.NATS(t)
 	suffix := testenv.RandomSuffix()
 
-	runCmd(t, "migrate", "up", "-postgres", dsn)
-	store, err := postgres.Open(context.Background(), postgres.Config{DSN: dsn}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := platform.SeedCatalog(context.Background(), store, platform.DemoTenant, catalog.Demo(), time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	store.Close()
+	migrateAndSeed(t, dsn)
 	keyDir := t.TempDir()
 	pub := filepath.Join(keyDir, "signing.pub.pem")
 	token := runCmd(t, "token", "-data-dir", keyDir, "-tenant", "demo", "-roles", "sales,approver", "-public-key-out", pub)

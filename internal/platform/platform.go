@@ -201,8 +201,12 @@ func (c Config) Validate() error {
 	if len(c.Cluster.Peers) > 0 && c.Cluster.AdminPort == 0 {
 		return errors.New("platform: a multi-process cluster needs Cluster.AdminPort")
 	}
-	if len(c.Roles) > 0 && !slices.Contains(c.Roles, RoleNode) && len(c.Cluster.Peers) == 0 {
-		return errors.New("platform: without the node role, Cluster.Peers must name the nodes")
+	// The roles that call grains (startGrains) find the nodes by the
+	// peers; the relay, worker and hub reach them only through the store
+	// and Kafka.
+	callsGrains := slices.Contains(c.Roles, RoleGateway) || (slices.Contains(c.Roles, RoleProcessors) && !c.NoStreams)
+	if len(c.Roles) > 0 && !slices.Contains(c.Roles, RoleNode) && callsGrains && len(c.Cluster.Peers) == 0 {
+		return errors.New("platform: the gateway and processors roles without the node role need Cluster.Peers to name the nodes")
 	}
 	if c.PostgresDSN == "" && len(c.Roles) > 0 && len(c.Cluster.Peers) > 0 {
 		return errors.New("platform: a multi-process cluster needs PostgreSQL (the embedded store belongs to one process)")
