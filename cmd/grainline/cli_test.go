@@ -222,12 +222,12 @@ func TestServeRefusesIncompleteAsyncBilling(t *testing.T) {
 	}
 	mentions(refusal("-roles", "worker", "-billing-async", "-billing-callback-url", "http://gw:8080/v1/callbacks/billing", "-billing-callback-key", loose), "chmod 600")
 	// With the gateway in the process, the URL defaults to it, and its
-	// -jwt-public-keys must trust the key.
+	// -jwt-billing-keys (or -jwt-public-keys) must trust the key.
 	otherDir := t.TempDir()
 	otherPub := filepath.Join(otherDir, "other.pub.pem")
 	runCmd(t, "token", "-data-dir", otherDir, "-public-key-out", otherPub)
 	errOut := refusal("-roles", "node,gateway,worker", "-billing-async", "-billing-callback-key", key, "-jwt-public-keys", otherPub)
-	mentions(errOut, "the public key of -billing-callback-key is not in -jwt-public-keys")
+	mentions(errOut, "the public key of -billing-callback-key is in neither -jwt-billing-keys nor -jwt-public-keys")
 	if strings.Contains(errOut, "-billing-callback-url") {
 		t.Errorf("the gateway's own URL was asked for:\n%s", errOut)
 	}

@@ -29,6 +29,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	natsPrefix := fs.String("nats-prefix", envOr("GRAINLINE_NATS_PREFIX", "grainline"), "first token of command subjects (env GRAINLINE_NATS_PREFIX)")
 	httpAddr := fs.String("http", envOr("GRAINLINE_HTTP", "127.0.0.1:8080"), "HTTP address: the API with the gateway role, else /livez /readyz /metrics (env GRAINLINE_HTTP)")
 	jwtKeys := fs.String("jwt-public-keys", envOr("GRAINLINE_JWT_PUBLIC_KEYS", ""), "comma-separated PEM files of Ed25519 public keys that sign tokens; required by gateway (env GRAINLINE_JWT_PUBLIC_KEYS)")
+	billingKeys := fs.String("jwt-billing-keys", envOr("GRAINLINE_JWT_BILLING_KEYS", ""), "comma-separated PEM files of Ed25519 public keys trusted for tokens of role billing only: a billing system's callback keys (env GRAINLINE_JWT_BILLING_KEYS)")
 	clusterHost := fs.String("cluster-host", envOr("GRAINLINE_CLUSTER_HOST", "127.0.0.1"), "address of this process's cluster endpoint (env GRAINLINE_CLUSTER_HOST)")
 	clusterPort := fs.Int("cluster-port", envInt("GRAINLINE_CLUSTER_PORT", 0, &problems), "port of this process's cluster endpoint; 0 picks one (env GRAINLINE_CLUSTER_PORT)")
 	adminPort := fs.Int("cluster-admin-port", envInt("GRAINLINE_CLUSTER_ADMIN_PORT", 0, &problems), "port of this process's membership health endpoint (env GRAINLINE_CLUSTER_ADMIN_PORT)")
@@ -43,7 +44,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	hubConfig := hubFlags(fs, false)
 	billing := billingFlags(fs, false)
 	callbackURL := fs.String("billing-callback-url", envOr("GRAINLINE_BILLING_CALLBACK_URL", ""), "URL of the gateway's POST /v1/callbacks/billing that asynchronous simulated billing posts to; required with -billing-async by the worker role without the gateway role, which defaults to its own (env GRAINLINE_BILLING_CALLBACK_URL)")
-	callbackKey := fs.String("billing-callback-key", envOr("GRAINLINE_BILLING_CALLBACK_KEY", ""), "PEM file (PKCS#8, mode 0600) of the Ed25519 private key that signs asynchronous simulated billing's callback tokens; its public key must be in the gateway's -jwt-public-keys; required with -billing-async by the worker role (env GRAINLINE_BILLING_CALLBACK_KEY)")
+	callbackKey := fs.String("billing-callback-key", envOr("GRAINLINE_BILLING_CALLBACK_KEY", ""), "PEM file (PKCS#8, mode 0600) of the Ed25519 private key that signs asynchronous simulated billing's callback tokens; its public key must be in the gateway's -jwt-billing-keys (or -jwt-public-keys); required with -billing-async by the worker role (env GRAINLINE_BILLING_CALLBACK_KEY)")
 	logLevel := logLevelFlag(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -80,7 +81,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	billing(&bcfg)
 	if bcfg.BillingAsync && has(platform.RoleWorker) {
 		need(*callbackURL != "" || has(platform.RoleGateway), "-billing-callback-url (GRAINLINE_BILLING_CALLBACK_URL) is required with -billing-async by the worker role without the gateway role: the gateway that receives the callbacks")
-		need(*callbackKey != "", "-billing-callback-key (GRAINLINE_BILLING_CALLBACK_KEY) is required with -billing-async by the worker role: the private key that signs the callback tokens, whose public key the gateway's -jwt-public-keys trusts")
+		need(*callbackKey != "", "-billing-callback-key (GRAINLINE_BILLING_CALLBACK_KEY) is required with -billing-async by the worker role: the private key that signs the callback tokens, whose public key the gateway's -jwt-billing-keys trusts")
 	}
 	if *callbackURL != "" {
 		if err := platform.ValidCallbackURL(*callbackURL); err != nil {
@@ -130,11 +131,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	}
+	if *billingKeys != "" {
+		if cfg.BillingVerifyKeys, err = auth.LoadPublicKeys(splitList(*billingKeys)...); err != nil {
+			return err
+		}
+	}
 	if callbackSigner != nil && has(platform.RoleGateway) && *callbackURL == "" {
 		// The callbacks come to this process's gateway: it must trust them.
 		pub := callbackSigner.Public().(ed25519.PublicKey)
-		if !slices.ContainsFunc(cfg.VerifyKeys, func(k ed25519.PublicKey) bool { return pub.Equal(k) }) {
-			return errors.New("invalid configuration:\n  the public key of -billing-callback-key is not in -jwt-public-keys: this process's gateway would refuse the billing callbacks")
+		trusted := func(k ed25519.PublicKey) bool { return pub.Equal(k) }
+		if !slices.ContainsFunc(cfg.BillingVerifyKeys, trusted) && !slices.ContainsFunc(cfg.VerifyKeys, trusted) {
+			return errors.New("invalid configuration:\n  the public key of -billing-callback-key is in neither -jwt-billing-keys nor -jwt-public-keys: this process's gateway would refuse the billing callbacks")
 		}
 	}
 	return runPlatform(ctx, cfg, stdout, func(p *platform.Platform) string {

@@ -253,8 +253,9 @@ func acceptQuote(t *testing.T, a api, key, offering string) string {
 
 // A worker process runs asynchronous simulated billing against a gateway
 // in another process: it posts its callbacks to -billing-callback-url with
-// tokens signed by -billing-callback-key, a key the gateway trusts next to
-// the users' key. The order completes, its billing task by the callback.
+// tokens signed by -billing-callback-key, a key the gateway trusts for role
+// billing only (-jwt-billing-keys). The order completes, its billing task by
+// the callback; a token of that key with another role is refused.
 func TestServeWorkerBillsAsynchronouslyThroughAnotherGateway(t *testing.T) {
 	dsn := testenv.PostgresDB(t)
 	brokers := strings.Join(testenv.Kafka(t), ",")
@@ -270,7 +271,7 @@ func TestServeWorkerBillsAsynchronouslyThroughAnotherGateway(t *testing.T) {
 	prefix := "ab-" + suffix + "-"
 	gateway := startProc(t, "gateway", "serve", "-roles", "node,gateway,relay,processors",
 		"-postgres", dsn, "-kafka", brokers, "-nats-url", natsURL, "-nats-prefix", "ab"+suffix,
-		"-jwt-public-keys", userPub+","+billingPub, "-http", fmt.Sprintf("127.0.0.1:%d", gwHTTP),
+		"-jwt-public-keys", userPub, "-jwt-billing-keys", billingPub, "-http", fmt.Sprintf("127.0.0.1:%d", gwHTTP),
 		"-topic-prefix", prefix, "-apply-topology")
 	gateway.waitReady(t)
 	worker := startProc(t, "worker", "serve", "-roles", "worker", "-postgres", dsn, "-kafka", brokers,
@@ -308,6 +309,10 @@ func TestServeWorkerBillsAsynchronouslyThroughAnotherGateway(t *testing.T) {
 	}
 	if billed == 0 {
 		t.Fatalf("order %s has no billing task: %v", orderID, m)
+	}
+	forged := api{t: t, base: a.base, token: runCmd(t, "token", "-data-dir", billingDir, "-tenant", "demo", "-roles", "ops")}
+	if status, body := forged.do("GET", "/v1/orders/"+orderID+"/fallout", "", nil); status != http.StatusUnauthorized {
+		t.Fatalf("a token of the billing key with role ops: %d %v, want 401", status, body)
 	}
 }
 

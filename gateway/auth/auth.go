@@ -8,6 +8,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -93,9 +94,10 @@ func Mint(key ed25519.PrivateKey, c Claims, ttl time.Duration) (string, error) {
 // for the signature check once. A remembered token is still refused once it
 // has expired.
 type Verifier struct {
-	keys   jwt.VerificationKeySet
-	parser *jwt.Parser
-	now    func() time.Time
+	keys     jwt.VerificationKeySet
+	roleKeys []RoleKey
+	parser   *jwt.Parser
+	now      func() time.Time
 
 	mu    sync.Mutex
 	cache map[string]verified
@@ -109,9 +111,25 @@ type verified struct {
 	expires   time.Time
 }
 
-// NewVerifier returns a Verifier trusting keys. At least one key is required.
+// NewVerifier returns a Verifier trusting keys for every role. At least one
+// key is required.
 func NewVerifier(keys ...ed25519.PublicKey) (*Verifier, error) {
-	if len(keys) == 0 {
+	return NewRoleVerifier(keys, nil)
+}
+
+// RoleKey is a public key trusted only for tokens whose roles are all among
+// Roles: the key of a party that may act in one capacity, such as a billing
+// system that reports billing results (role "billing"). A token it signs
+// with any other role is refused.
+type RoleKey struct {
+	Key   ed25519.PublicKey
+	Roles []string
+}
+
+// NewRoleVerifier returns a Verifier trusting keys for every role and each
+// of roleKeys for its roles only. At least one key is required.
+func NewRoleVerifier(keys []ed25519.PublicKey, roleKeys []RoleKey) (*Verifier, error) {
+	if len(keys)+len(roleKeys) == 0 {
 		return nil, errors.New("auth: verifier needs at least one public key")
 	}
 	set := jwt.VerificationKeySet{}
@@ -121,7 +139,15 @@ func NewVerifier(keys ...ed25519.PublicKey) (*Verifier, error) {
 		}
 		set.Keys = append(set.Keys, k)
 	}
-	v := &Verifier{now: time.Now, cache: make(map[string]verified), keys: set}
+	for i, rk := range roleKeys {
+		if len(rk.Key) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("auth: role key %d has %d bytes, want %d", i, len(rk.Key), ed25519.PublicKeySize)
+		}
+		if len(rk.Roles) == 0 {
+			return nil, fmt.Errorf("auth: role key %d names no role", i)
+		}
+	}
+	v := &Verifier{now: time.Now, cache: make(map[string]verified), keys: set, roleKeys: roleKeys}
 	v.parser = jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
 		jwt.WithIssuer(Issuer),
@@ -167,10 +193,29 @@ func (v *Verifier) Verify(token string) (Principal, error) {
 	return p, nil
 }
 
-// verify checks the signature and claims of token.
+// verify checks the signature and claims of token: against the keys
+// trusted for every role, then against each role key, whose token may carry
+// only that key's roles.
 func (v *Verifier) verify(token string) (Principal, time.Time, error) {
 	var tc tokenClaims
-	_, err := v.parser.ParseWithClaims(token, &tc, func(*jwt.Token) (any, error) { return v.keys, nil })
+	err := jwt.ErrTokenSignatureInvalid
+	if len(v.keys.Keys) > 0 {
+		_, err = v.parser.ParseWithClaims(token, &tc, func(*jwt.Token) (any, error) { return v.keys, nil })
+	}
+	for _, rk := range v.roleKeys {
+		if !errors.Is(err, jwt.ErrTokenSignatureInvalid) {
+			break
+		}
+		tc = tokenClaims{}
+		if _, err = v.parser.ParseWithClaims(token, &tc, func(*jwt.Token) (any, error) { return rk.Key, nil }); err == nil {
+			for _, r := range tc.Roles {
+				if !slices.Contains(rk.Roles, r) {
+					return Principal{}, time.Time{}, fmt.Errorf("%w: its signing key is trusted for role %s only, not %q",
+						ErrInvalidToken, strings.Join(rk.Roles, ", "), r)
+				}
+			}
+		}
+	}
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return Principal{}, time.Time{}, ErrTokenExpired

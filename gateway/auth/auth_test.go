@@ -94,6 +94,54 @@ func TestVerifierAcceptsAnyConfiguredKey(t *testing.T) {
 	}
 }
 
+func TestRoleKeySignsOnlyItsRoles(t *testing.T) {
+	pubUser, privUser := newKey(t)
+	pubBilling, privBilling := newKey(t)
+	_, privStranger := newKey(t)
+	v, err := NewRoleVerifier([]ed25519.PublicKey{pubUser}, []RoleKey{{Key: pubBilling, Roles: []string{"billing"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mint := func(priv ed25519.PrivateKey, roles ...string) string {
+		tok, err := Mint(priv, Claims{Subject: "s", Tenant: "t1", Roles: roles}, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	for _, tc := range []struct {
+		name, token, wantErr string
+	}{
+		{"billing key, billing role", mint(privBilling, "billing"), ""},
+		{"billing key, no role", mint(privBilling), ""},
+		{"user key, any role", mint(privUser, "sales", "billing", "ops"), ""},
+		{"billing key, ops role", mint(privBilling, "billing", "ops"), `trusted for role billing only, not "ops"`},
+		{"billing key, sales role", mint(privBilling, "sales"), `not "sales"`},
+		{"unknown key", mint(privStranger, "billing"), "signature or algorithm not accepted"},
+	} {
+		p, err := v.Verify(tc.token)
+		switch {
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.wantErr == "" && p.Tenant != "t1":
+			t.Errorf("%s: principal %+v", tc.name, p)
+		case tc.wantErr != "" && (!errors.Is(err, ErrInvalidToken) || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("%s: error %v, want ErrInvalidToken containing %q", tc.name, err, tc.wantErr)
+		}
+	}
+	// Only role keys: the verifier still works; a role key needs a role.
+	only, err := NewRoleVerifier(nil, []RoleKey{{Key: pubBilling, Roles: []string{"billing"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := only.Verify(mint(privBilling, "billing")); err != nil {
+		t.Fatalf("role keys only: %v", err)
+	}
+	if _, err := NewRoleVerifier(nil, []RoleKey{{Key: pubBilling}}); err == nil {
+		t.Fatal("a role key without a role was accepted")
+	}
+}
+
 func TestVerifyRejects(t *testing.T) {
 	pub, priv := newKey(t)
 	_, otherPriv := newKey(t)

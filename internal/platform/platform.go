@@ -147,6 +147,10 @@ type Config struct {
 	// VerifyKeys verify bearer tokens. Empty: the dev key in DataDir,
 	// created on first use.
 	VerifyKeys []ed25519.PublicKey
+	// BillingVerifyKeys verify bearer tokens of role billing only (a
+	// billing system's callbacks): a token one of them signs with another
+	// role is refused.
+	BillingVerifyKeys []ed25519.PublicKey
 	// NoSeed skips storing the demo tenant's catalog and approval policy
 	// (production). By default a tenant "demo" without a catalog gets the
 	// demo one, and without an approval policy approval.DemoRules as
@@ -644,9 +648,14 @@ func (p *Platform) hubAPI() dispatch.Hub {
 
 // verifier checks tokens with the configured public keys or, without any,
 // with the dev key kept in the data folder (which it can also mint with).
+// Keys in BillingVerifyKeys are trusted for role billing only.
 func (p *Platform) verifier() (*auth.Verifier, error) {
+	var billing []auth.RoleKey
+	for _, k := range p.cfg.BillingVerifyKeys {
+		billing = append(billing, auth.RoleKey{Key: k, Roles: []string{dispatch.RoleBilling}})
+	}
 	if len(p.cfg.VerifyKeys) > 0 {
-		return auth.NewVerifier(p.cfg.VerifyKeys...)
+		return auth.NewRoleVerifier(p.cfg.VerifyKeys, billing)
 	}
 	if p.cfg.DataDir == "" {
 		return nil, errors.New("platform: the gateway needs verification keys or a data folder with the dev key")
@@ -656,7 +665,7 @@ func (p *Platform) verifier() (*auth.Verifier, error) {
 		return nil, err
 	}
 	p.signing = func(c auth.Claims, ttl time.Duration) (string, error) { return auth.Mint(key, c, ttl) }
-	return auth.NewVerifier(key.Public().(ed25519.PublicKey))
+	return auth.NewRoleVerifier([]ed25519.PublicKey{key.Public().(ed25519.PublicKey)}, billing)
 }
 
 // Kinds returns the grain kinds with their events mapped to topics, orders
