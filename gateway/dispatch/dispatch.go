@@ -41,8 +41,12 @@ const KindCatalog grains.Kind = "catalog"
 // concurrent use.
 type Hub interface {
 	// Subscribe creates a subscription from a JSON body and returns its
-	// JSON (with the signing secret, shown this once) and id.
-	Subscribe(ctx context.Context, tenant grains.TenantID, actor string, body []byte) ([]byte, string, error)
+	// JSON (with the signing secret, shown this once) and id. With an
+	// idempotency key (already in the client namespace, ClientKey) a
+	// repeat of the same body by the same actor answers the first reply,
+	// secret included, with replayed set and creates nothing; the key used
+	// before for another request is CodeIdempotencyKeyReused.
+	Subscribe(ctx context.Context, tenant grains.TenantID, actor, idempotencyKey string, body []byte) (doc []byte, id string, replayed bool, err error)
 	// SubscriptionsJSON returns {"items": [...]}, without secrets.
 	SubscriptionsJSON(ctx context.Context, tenant grains.TenantID) ([]byte, error)
 	// SubscriptionJSON returns one subscription with its delivery state.
@@ -406,12 +410,13 @@ func (d *Dispatcher) hub(ctx context.Context, req Request) Reply {
 		if err != nil {
 			return Fail(err, req.Instance)
 		}
-		body, id, err := d.deps.Hub.Subscribe(ctx, tenant, req.Principal.Subject, payload)
+		body, id, replayed, err := d.deps.Hub.Subscribe(ctx, tenant, req.Principal.Subject, ClientKey(req.IdempotencyKey), payload)
 		if err != nil {
 			return Fail(err, req.Instance)
 		}
 		r := ok(http.StatusCreated, body, id, 0)
 		r.Location = "/v1/hub/" + id
+		r.Replayed = replayed
 		return r
 	case CommandList:
 		body, err := d.deps.Hub.SubscriptionsJSON(ctx, tenant)

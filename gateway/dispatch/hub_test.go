@@ -15,9 +15,9 @@ type fakeHub struct {
 	calls []string
 }
 
-func (h *fakeHub) Subscribe(_ context.Context, tenant grains.TenantID, actor string, body []byte) ([]byte, string, error) {
-	h.calls = append(h.calls, "subscribe "+string(tenant)+" "+actor+" "+string(body))
-	return []byte(`{"id":"hub-1"}`), "hub-1", nil
+func (h *fakeHub) Subscribe(_ context.Context, tenant grains.TenantID, actor, key string, body []byte) ([]byte, string, bool, error) {
+	h.calls = append(h.calls, "subscribe "+string(tenant)+" "+actor+" "+key+" "+string(body))
+	return []byte(`{"id":"hub-1"}`), "hub-1", key != "", nil
 }
 
 func (h *fakeHub) SubscriptionsJSON(_ context.Context, tenant grains.TenantID) ([]byte, error) {
@@ -55,7 +55,9 @@ func TestHubCommands(t *testing.T) {
 		wantCall   string
 	}{
 		{"create", d, Request{Principal: integ, Kind: KindHub, Command: CommandCreate, Payload: []byte(`{"callback":"x"}`)},
-			http.StatusCreated, "", `subscribe t1 ci {"callback":"x"}`},
+			http.StatusCreated, "", `subscribe t1 ci  {"callback":"x"}`},
+		{"create with a key", d, Request{Principal: integ, Kind: KindHub, Command: CommandCreate, Payload: []byte(`{"callback":"x"}`), IdempotencyKey: "k-1"},
+			http.StatusCreated, "", `subscribe t1 ci api:k-1 {"callback":"x"}`},
 		{"create needs an object", d, Request{Principal: integ, Kind: KindHub, Command: CommandCreate, Payload: []byte(`[1]`)},
 			http.StatusBadRequest, grains.CodeBadRequest, ""},
 		{"list", d, Request{Principal: integ, Kind: KindHub, Command: CommandList}, http.StatusOK, "", "list t1"},
@@ -87,7 +89,12 @@ func TestHubCommands(t *testing.T) {
 			}
 		})
 	}
-	if rep := d.Do(ctx, Request{Principal: integ, Kind: KindHub, Command: CommandCreate, Payload: []byte(`{}`)}); rep.Location != "/v1/hub/hub-1" {
-		t.Fatalf("Location %q", rep.Location)
+	if rep := d.Do(ctx, Request{Principal: integ, Kind: KindHub, Command: CommandCreate, Payload: []byte(`{}`)}); rep.Location != "/v1/hub/hub-1" || rep.Replayed {
+		t.Fatalf("Location %q replayed %v", rep.Location, rep.Replayed)
+	}
+	// The client's key reaches the hub in the client namespace, and a
+	// replayed create says so.
+	if rep := d.Do(ctx, Request{Principal: integ, Kind: KindHub, Command: CommandCreate, Payload: []byte(`{}`), IdempotencyKey: "k-1"}); rep.Location != "/v1/hub/hub-1" || !rep.Replayed {
+		t.Fatalf("keyed create: Location %q replayed %v", rep.Location, rep.Replayed)
 	}
 }

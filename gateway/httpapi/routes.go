@@ -280,7 +280,12 @@ func hubCmd(name string) func(*server, http.ResponseWriter, *http.Request) {
 			Instance:      r.URL.Path,
 		}
 		if name == dispatch.CommandCreate {
-			var err error
+			key, err := dispatch.ParseIdempotencyKey(r.Header.Get(HeaderIdempotencyKey))
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			req.IdempotencyKey = key
 			if req.Payload, err = s.readBody(w, r); err != nil {
 				s.fail(w, r, err)
 				return

@@ -3,9 +3,12 @@ package hub
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"time"
 
+	"github.com/grainline/grainline/connectors/truth"
 	"github.com/grainline/grainline/grains"
 )
 
@@ -29,21 +32,82 @@ func viewOf(s Subscription) View {
 
 // Subscribe creates a subscription from a JSON body ({callback, query,
 // secret?}) and returns its view with the secret, and its id.
-func (r *Registry) Subscribe(ctx context.Context, tenant grains.TenantID, actor string, body []byte) ([]byte, string, error) {
+//
+// With an idempotency key (in the client namespace) the commit that stores
+// the subscription records the key, the request hash and that reply (ADR
+// 0004), so a repeat answers the first reply, secret included, with
+// replayed set and creates nothing; the key reused for another request is
+// CodeIdempotencyKeyReused. The hash covers the actor, so only the
+// principal that made the subscription gets its secret back. Concurrent
+// first attempts with one key create one subscription: the store records
+// the key once, and the others replay it.
+func (r *Registry) Subscribe(ctx context.Context, tenant grains.TenantID, actor, idempotencyKey string, body []byte) (doc []byte, id string, replayed bool, err error) {
+	t := string(tenant)
+	hash := subscribeHash(actor, body)
+	if idempotencyKey != "" {
+		if doc, id, found, err := r.replay(ctx, t, idempotencyKey, hash); err != nil || found {
+			return doc, id, err == nil, err
+		}
+	}
 	var req Request
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		return nil, "", grains.Errorf(grains.CodeBadRequest, "the body must be {callback, query, secret?}: %v", err)
+		return nil, "", false, grains.Errorf(grains.CodeBadRequest, "the body must be {callback, query, secret?}: %v", err)
 	}
-	sub, err := r.Create(ctx, string(tenant), actor, req)
+	var idem *truth.Idempotency
+	if idempotencyKey != "" {
+		idem = &truth.Idempotency{Key: idempotencyKey, RequestHash: hash}
+	}
+	sub, doc, err := r.create(ctx, t, actor, req, idem)
+	if errors.Is(err, truth.ErrIdempotencyConflict) {
+		// A concurrent attempt with the same key recorded it first.
+		doc, id, found, err := r.replay(ctx, t, idempotencyKey, hash)
+		if err == nil && !found {
+			err = grains.Errorf(grains.CodeUnavailable, "hub subscribe: idempotency key %q is recorded but cannot be read yet; retry", idempotencyKey)
+		}
+		return doc, id, err == nil, err
+	}
 	if err != nil {
-		return nil, "", err
+		return nil, "", false, err
 	}
-	v := viewOf(sub)
-	v.Secret = sub.Secret
-	out, err := json.Marshal(v)
-	return out, sub.ID, err
+	return doc, sub.ID, false, nil
+}
+
+// commandCreate is the command name of a subscribe in idempotency records.
+const commandCreate = "create"
+
+// subscribeHash is the request hash of a subscribe: SHA-256 over kind, id,
+// command and actor (NUL-separated) and the raw body, as the grains hash
+// theirs but with the actor, whose replies carry the secret.
+func subscribeHash(actor string, body []byte) []byte {
+	h := sha256.New()
+	for _, part := range []string{KindSubscriptions, "", commandCreate, actor} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	h.Write(body)
+	return h.Sum(nil)
+}
+
+// replay answers a subscribe whose key is recorded: the first reply and its
+// subscription id when the record is of the same request,
+// CodeIdempotencyKeyReused when it is not. found is false when the key is
+// not recorded.
+func (r *Registry) replay(ctx context.Context, tenant, key string, hash []byte) (doc []byte, id string, found bool, err error) {
+	rec, err := r.store.Idempotency(ctx, tenant, key)
+	if errors.Is(err, truth.ErrNotFound) {
+		return nil, "", false, nil
+	}
+	if err != nil {
+		return nil, "", false, grains.Errorf(grains.CodeUnavailable, "hub subscribe: reading idempotency key: %v", err)
+	}
+	var v View
+	if rec.Aggregate != subsKey(tenant) || rec.Command != commandCreate || !bytes.Equal(rec.RequestHash, hash) ||
+		json.Unmarshal(rec.Response, &v) != nil || v.ID == "" {
+		return nil, "", true, grains.Errorf(grains.CodeIdempotencyKeyReused, "idempotency key was used for a different request")
+	}
+	return rec.Response, v.ID, true, nil
 }
 
 // SubscriptionsJSON returns {"items": [...]} with a tenant's subscriptions,

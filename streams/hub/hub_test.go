@@ -322,7 +322,7 @@ func testRegistry(t *testing.T, st truth.Store) {
 	}
 	ctx := context.Background()
 
-	body, id, err := reg.Subscribe(ctx, "a", "alice", []byte(`{"callback":"https://example.com/a","query":"eventType=ProductOrderCreateEvent"}`))
+	body, id, _, err := reg.Subscribe(ctx, "a", "alice", "", []byte(`{"callback":"https://example.com/a","query":"eventType=ProductOrderCreateEvent"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,14 +333,14 @@ func testRegistry(t *testing.T, st truth.Store) {
 	if created.ID != id || !strings.HasPrefix(created.Secret, "whsec_") || created.Callback != "https://example.com/a" || created.CreatedBy != "alice" {
 		t.Fatalf("created %s", body)
 	}
-	if _, _, err := reg.Subscribe(ctx, "a", "alice", []byte(`{"callback":"https://example.com/b","query":"","secret":"my-own-secret-0123"}`)); err != nil {
+	if _, _, _, err := reg.Subscribe(ctx, "a", "alice", "", []byte(`{"callback":"https://example.com/b","query":"","secret":"my-own-secret-0123"}`)); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = reg.Subscribe(ctx, "a", "alice", []byte(`{"callback":"https://example.com/c","query":""}`))
+	_, _, _, err = reg.Subscribe(ctx, "a", "alice", "", []byte(`{"callback":"https://example.com/c","query":""}`))
 	if grains.CodeOf(err) != grains.CodeValidation {
 		t.Fatalf("third subscription over the limit: %v", err)
 	}
-	_, _, err = reg.Subscribe(ctx, "a", "alice", []byte(`{"callback":"https://example.com/c","url":"x"}`))
+	_, _, _, err = reg.Subscribe(ctx, "a", "alice", "", []byte(`{"callback":"https://example.com/c","url":"x"}`))
 	if grains.CodeOf(err) != grains.CodeBadRequest {
 		t.Fatalf("unknown field: %v", err)
 	}
@@ -414,6 +414,114 @@ func testRegistry(t *testing.T, st truth.Store) {
 	}
 	if strings.Join(actions, ",") != "alice:subscribeHub,alice:subscribeHub,alice:unsubscribeHub" {
 		t.Fatalf("audit trail %v", actions)
+	}
+}
+
+func TestSubscribeIdempotencyKey(t *testing.T) { stores(t, testSubscribeIdempotencyKey) }
+
+// A subscribe with an idempotency key records it with the subscription: the
+// same key and body again answer the first reply (same id, same generated
+// secret), replayed, and create nothing; the key with another body, by
+// another actor, or recorded by another command is idempotency_key_reused.
+// Keys are per tenant, and concurrent first attempts create one
+// subscription.
+func testSubscribeIdempotencyKey(t *testing.T, st truth.Store) {
+	ctx := context.Background()
+	reg, err := NewRegistry(st, RegistryConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"callback":"https://example.com/a","query":""}`)
+	first, id, replayed, err := reg.Subscribe(ctx, "a", "alice", "api:k1", body)
+	if err != nil || replayed {
+		t.Fatalf("first subscribe: replayed %v, %v", replayed, err)
+	}
+	var v View
+	if err := json.Unmarshal(first, &v); err != nil || v.ID != id || !strings.HasPrefix(v.Secret, "whsec_") {
+		t.Fatalf("first reply %s (%v)", first, err)
+	}
+	// Another process (its own cache) answers the repeat from the store.
+	other, err := NewRegistry(st, RegistryConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*Registry{reg, other} {
+		again, againID, replayed, err := r.Subscribe(ctx, "a", "alice", "api:k1", body)
+		if err != nil || !replayed || againID != id || string(again) != string(first) {
+			t.Fatalf("repeat: %s id %q replayed %v, %v; want the first reply %s", again, againID, replayed, err, first)
+		}
+	}
+	for name, tc := range map[string]struct {
+		actor string
+		body  string
+	}{
+		"other body":  {"alice", `{"callback":"https://example.com/b","query":""}`},
+		"other actor": {"mallory", string(body)},
+	} {
+		if _, _, _, err := reg.Subscribe(ctx, "a", tc.actor, "api:k1", []byte(tc.body)); grains.CodeOf(err) != grains.CodeIdempotencyKeyReused {
+			t.Fatalf("%s: %v; want idempotency_key_reused", name, err)
+		}
+	}
+	if subs, _ := reg.List(ctx, "a"); len(subs) != 1 {
+		t.Fatalf("tenant a has %d subscriptions after repeats; want 1", len(subs))
+	}
+	// Another tenant's key of the same name is its own.
+	if _, otherID, replayed, err := reg.Subscribe(ctx, "b", "alice", "api:k1", body); err != nil || replayed || otherID == id {
+		t.Fatalf("tenant b: id %q replayed %v, %v", otherID, replayed, err)
+	}
+	// A key recorded by another command (a grain's) is not a subscribe's.
+	qk := truth.Key{Tenant: "a", Kind: "quote", ID: "q-1"}
+	res, err := st.Commit(ctx, []truth.Commit{{
+		Snapshot:    truth.Snapshot{Key: qk, Revision: 1, State: []byte(`{}`)},
+		Idempotency: &truth.Idempotency{Tenant: "a", Key: "api:q", Aggregate: qk, Command: "create", Revision: 1, Response: []byte(`{"id":"q-1"}`)},
+	}})
+	if err != nil || res[0] != nil {
+		t.Fatalf("quote commit: %v %v", err, res)
+	}
+	if _, _, _, err := reg.Subscribe(ctx, "a", "alice", "api:q", body); grains.CodeOf(err) != grains.CodeIdempotencyKeyReused {
+		t.Fatalf("a quote's key: %v; want idempotency_key_reused", err)
+	}
+	// A subscribe's key is not a grain's either: the record names the
+	// tenant's subscriptions and the create command.
+	rec, err := st.Idempotency(ctx, "a", "api:k1")
+	if err != nil || rec.Aggregate != subsKey("a") || rec.Command != "create" || string(rec.Response) != string(first) {
+		t.Fatalf("record %+v, %v", rec, err)
+	}
+
+	// Concurrent first attempts with one key, through separate registries,
+	// create one subscription and all answer it.
+	var wg sync.WaitGroup
+	ids := make([]string, 6)
+	secrets := make([]string, len(ids))
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := NewRegistry(st, RegistryConfig{})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			doc, id, _, err := r.Subscribe(ctx, "c", "carol", "api:k2", body)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			var v View
+			if err := json.Unmarshal(doc, &v); err != nil {
+				t.Error(err)
+			}
+			ids[i], secrets[i] = id, v.Secret
+		}()
+	}
+	wg.Wait()
+	for i := range ids {
+		if ids[i] == "" || ids[i] != ids[0] || secrets[i] != secrets[0] {
+			t.Fatalf("concurrent keyed subscribes answered ids %v secrets %v; want one", ids, secrets)
+		}
+	}
+	if subs, _ := reg.List(ctx, "c"); len(subs) != 1 || subs[0].ID != ids[0] {
+		t.Fatalf("tenant c has %+v; want the one subscription %s", subs, ids[0])
 	}
 }
 

@@ -150,8 +150,11 @@ func (r *Registry) invalidate(tenant string) {
 }
 
 // change applies f to a tenant's subscriptions and commits the result with
-// an audit record, retrying a lost revision race a few times.
-func (r *Registry) change(ctx context.Context, tenant, actor, action, reason string, f func([]Subscription) ([]Subscription, error)) error {
+// an audit record, retrying a lost revision race a few times. With idem (not
+// nil) the commit also records that idempotency record, on the tenant's
+// subscriptions at the new revision; an error wrapping
+// truth.ErrIdempotencyConflict when its key is recorded already.
+func (r *Registry) change(ctx context.Context, tenant, actor, action, reason string, idem *truth.Idempotency, f func([]Subscription) ([]Subscription, error)) error {
 	defer r.invalidate(tenant)
 	for try := 0; try < 5; try++ {
 		subs, rev, err := r.load(ctx, tenant)
@@ -168,9 +171,13 @@ func (r *Registry) change(ctx context.Context, tenant, actor, action, reason str
 		}
 		now := r.cfg.Now().UTC()
 		key := subsKey(tenant)
+		if idem != nil {
+			idem.Tenant, idem.Aggregate, idem.Revision, idem.CreatedAt = tenant, key, rev+1, now
+		}
 		res, err := r.store.Commit(ctx, []truth.Commit{{
 			ExpectedRevision: rev,
 			Snapshot:         truth.Snapshot{Key: key, Revision: rev + 1, State: state, UpdatedAt: now},
+			Idempotency:      idem,
 			Audit: []truth.Audit{{
 				Tenant: tenant, Aggregate: key, Revision: rev + 1,
 				Actor: actor, Action: action, Reason: reason, At: now,
@@ -193,12 +200,21 @@ func (r *Registry) change(ctx context.Context, tenant, actor, action, reason str
 // Create validates req and stores a new subscription of tenant. The secret
 // is generated when req has none. The returned subscription carries it.
 func (r *Registry) Create(ctx context.Context, tenant, actor string, req Request) (Subscription, error) {
+	sub, _, err := r.create(ctx, tenant, actor, req, nil)
+	return sub, err
+}
+
+// create is Create that also returns the reply to the creation (the view
+// with the secret, as Subscribe answers it). With idem (Key and RequestHash
+// set) the subscription's commit records the key and that reply; an error
+// wrapping truth.ErrIdempotencyConflict when the key is recorded already.
+func (r *Registry) create(ctx context.Context, tenant, actor string, req Request, idem *truth.Idempotency) (Subscription, []byte, error) {
 	if err := req.Validate(); err != nil {
-		return Subscription{}, err
+		return Subscription{}, nil, err
 	}
 	if !r.cfg.AllowPrivate {
 		if err := checkCallbackHost(req.Callback); err != nil {
-			return Subscription{}, &grains.Error{Code: grains.CodeValidation, Message: "invalid subscription",
+			return Subscription{}, nil, &grains.Error{Code: grains.CodeValidation, Message: "invalid subscription",
 				Violations: []grains.Violation{{Pointer: "/callback", Code: "invalid_callback", Message: err.Error()}}}
 		}
 	}
@@ -209,7 +225,16 @@ func (r *Registry) Create(ctx context.Context, tenant, actor string, req Request
 	if sub.Secret == "" {
 		sub.Secret = NewSecret()
 	}
-	err := r.change(ctx, tenant, actor, "subscribeHub", sub.ID, func(subs []Subscription) ([]Subscription, error) {
+	v := viewOf(sub)
+	v.Secret = sub.Secret
+	doc, err := json.Marshal(v)
+	if err != nil {
+		return Subscription{}, nil, err
+	}
+	if idem != nil {
+		idem.Command, idem.Response = commandCreate, doc
+	}
+	err = r.change(ctx, tenant, actor, "subscribeHub", sub.ID, idem, func(subs []Subscription) ([]Subscription, error) {
 		if len(subs) >= r.cfg.MaxPerTenant {
 			return nil, &grains.Error{Code: grains.CodeValidation, Message: "too many subscriptions",
 				Violations: []grains.Violation{{Pointer: "", Code: "limit_reached",
@@ -218,15 +243,15 @@ func (r *Registry) Create(ctx context.Context, tenant, actor string, req Request
 		return append(subs, sub), nil
 	})
 	if err != nil {
-		return Subscription{}, err
+		return Subscription{}, nil, err
 	}
-	return sub, nil
+	return sub, doc, nil
 }
 
 // Delete removes a subscription of tenant; not_found when it has none by
 // that id. Deliveries still queued for it are dropped.
 func (r *Registry) Delete(ctx context.Context, tenant, actor, id string) error {
-	return r.change(ctx, tenant, actor, "unsubscribeHub", id, func(subs []Subscription) ([]Subscription, error) {
+	return r.change(ctx, tenant, actor, "unsubscribeHub", id, nil, func(subs []Subscription) ([]Subscription, error) {
 		i := slices.IndexFunc(subs, func(s Subscription) bool { return s.ID == id })
 		if i < 0 {
 			return nil, grains.Errorf(grains.CodeNotFound, "no subscription %s", id)
