@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -165,4 +166,55 @@ func TestHubWebhookDev(t *testing.T) {
 	integ.request(t, http.MethodDelete, "/v1/hub/"+sub.ID, nil, opts{}).expect(t, "delete", 204)
 	integ.request(t, http.MethodGet, "/v1/hub/"+sub.ID, nil, opts{}).expectProblem(t, "get deleted", 404, "not_found")
 	nd.do(t, "hub", "delete", sub.ID, nil, opts{}).expectProblem(t, "NATS delete deleted", 404, "not_found")
+}
+
+// A subscribe with an Idempotency-Key creates one subscription: the same
+// key and body again, over HTTP or NATS, answer the first reply (same
+// Location, same secret) with Idempotent-Replayed; the key with another
+// body, or by another integration user of the tenant, is 422
+// idempotency_key_reused; another tenant's key of the same name is its own.
+func TestHubSubscribeIdempotencyKey(t *testing.T) {
+	eachMode(t, func(t *testing.T, m mode) {
+		e := startPlatform(t, m, platformOpts{noStreams: true})
+		integ := newHTTPDoor(e.p.HTTPAddr, e.token(platform.DemoTenant, "integration"))
+		integNATS := newNATSDoor(t, e.p.NATSAddr, e.natsPrefix, platform.DemoTenant, integ.token)
+		otherTok, err := e.p.Token(platform.DemoTenant, "e2e-someone-else", []string{"integration"}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		someoneElse := newHTTPDoor(e.p.HTTPAddr, otherTok)
+		otherTenant := newHTTPDoor(e.p.HTTPAddr, e.token("other", "integration"))
+		body := map[string]string{"callback": "http://127.0.0.1:9/orders", "query": "eventType=ProductOrderCreateEvent"}
+
+		first := integ.request(t, http.MethodPost, "/v1/hub", body, opts{idemKey: "sub-1"}).expect(t, "subscribe", 201)
+		var sub hubSubscription
+		first.decode(t, &sub)
+		if first.Replayed || sub.ID == "" || sub.Secret == "" || first.Header["Location"] != "/v1/hub/"+sub.ID {
+			t.Fatalf("first subscribe: replayed %v location %q body %s", first.Replayed, first.Header["Location"], first.Body)
+		}
+		again := integ.request(t, http.MethodPost, "/v1/hub", body, opts{idemKey: "sub-1"}).expect(t, "repeat over HTTP", 201)
+		if !again.Replayed || again.Header["Location"] != first.Header["Location"] || !bytes.Equal(again.Body, first.Body) {
+			t.Fatalf("HTTP repeat: replayed %v location %q body %s, want the first reply %s", again.Replayed, again.Header["Location"], again.Body, first.Body)
+		}
+		nr := integNATS.do(t, "hub", "create", "", body, opts{idemKey: "sub-1"}).expect(t, "repeat over NATS", 201)
+		if !nr.Replayed || nr.ID != sub.ID || !bytes.Equal(nr.Body, first.Body) {
+			t.Fatalf("NATS repeat: replayed %v id %q body %s", nr.Replayed, nr.ID, nr.Body)
+		}
+		otherBody := map[string]string{"callback": "http://127.0.0.1:9/other", "query": ""}
+		integ.request(t, http.MethodPost, "/v1/hub", otherBody, opts{idemKey: "sub-1"}).expectProblem(t, "same key, other body", 422, "idempotency_key_reused")
+		integNATS.do(t, "hub", "create", "", otherBody, opts{idemKey: "sub-1"}).expectProblem(t, "same key, other body over NATS", 422, "idempotency_key_reused")
+		someoneElse.request(t, http.MethodPost, "/v1/hub", body, opts{idemKey: "sub-1"}).expectProblem(t, "same key and body, another user", 422, "idempotency_key_reused")
+		theirs := otherTenant.request(t, http.MethodPost, "/v1/hub", body, opts{idemKey: "sub-1"}).expect(t, "other tenant, same key", 201)
+		if theirs.Replayed || theirs.Header["Location"] == first.Header["Location"] {
+			t.Fatalf("other tenant: replayed %v location %q", theirs.Replayed, theirs.Header["Location"])
+		}
+
+		var l struct {
+			Items []hubSubscription `json:"items"`
+		}
+		integ.request(t, http.MethodGet, "/v1/hub", nil, opts{}).expect(t, "list", 200).decode(t, &l)
+		if len(l.Items) != 1 || l.Items[0].ID != sub.ID {
+			t.Fatalf("subscriptions after repeats %+v; want the one", l.Items)
+		}
+	})
 }
