@@ -236,6 +236,15 @@ func acceptQuote(t *testing.T, a api, key, offering string) string {
 	for _, c := range []string{"price", "submit", "approve"} {
 		a.must("POST", "/v1/quotes/"+q+"/"+c, c+"-"+key, map[string]any{}, http.StatusOK)
 	}
+	renderAndAccept(t, a, q, key)
+	return q
+}
+
+// renderAndAccept renders and attaches the approved quote q's document and
+// accepts q by its SHA-256. A render retried after a 503 (an owner moving)
+// may find the document attached already (200).
+func renderAndAccept(t *testing.T, a api, q, key string) {
+	t.Helper()
 	var doc map[string]any
 	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		code, m := a.do("POST", "/v1/quotes/"+q+"/document", "", map[string]any{})
@@ -248,7 +257,6 @@ func acceptQuote(t *testing.T, a api, key, offering string) string {
 		}
 	}
 	a.must("POST", "/v1/quotes/"+q+"/accept", "accept-"+key, map[string]any{"documentSha256": doc["sha256"]}, http.StatusOK)
-	return q
 }
 
 // A worker process runs asynchronous simulated billing against a gateway
@@ -383,20 +391,8 @@ func TestMultiProcessCluster(t *testing.T) {
 		a.must("POST", "/v1/quotes/"+q+"/"+c, c+"-"+q, map[string]any{}, http.StatusOK)
 	}
 	// The gateway process renders the document into the shared store and
-	// attaches it; acceptance names it. A retry after a 503 may find it
-	// attached already (200).
-	var doc map[string]any
-	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		code, m := a.do("POST", "/v1/quotes/"+q+"/document", "", map[string]any{})
-		if code == http.StatusCreated || code == http.StatusOK {
-			doc = m
-			break
-		}
-		if (code != http.StatusServiceUnavailable && code != 0) || time.Now().After(deadline) {
-			t.Fatalf("render document of %s: status %d %v", q, code, m)
-		}
-	}
-	a.must("POST", "/v1/quotes/"+q+"/accept", "accept-"+q, map[string]any{"documentSha256": doc["sha256"]}, http.StatusOK)
+	// attaches it; acceptance names it.
+	renderAndAccept(t, a, q, q)
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		_, m := a.do("GET", "/v1/orders?quoteId="+q, "", nil)

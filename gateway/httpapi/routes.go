@@ -50,8 +50,8 @@ func routes() []route {
 		{Method: "GET", Path: "/v1/orders/{id}", serve: getAggregate(grains.KindOrder)},
 		{Method: "POST", Path: "/v1/orders/{id}/cancel", serve: cmd(grains.KindOrder, "cancel")},
 		{Method: "POST", Path: "/v1/orders/{id}/amend", serve: cmd(grains.KindOrder, order.CmdAmend)},
-		{Method: "GET", Path: "/v1/orders/{id}/fallout", serve: (*server).orderFallout},
-		{Method: "GET", Path: "/v1/orders/{id}/milestones", serve: orderRead(dispatch.CommandMilestones)},
+		{Method: "GET", Path: "/v1/orders/{id}/fallout", serve: aggregateRead(grains.KindOrder, dispatch.CommandFallout)},
+		{Method: "GET", Path: "/v1/orders/{id}/milestones", serve: aggregateRead(grains.KindOrder, dispatch.CommandMilestones)},
 		{Method: "POST", Path: "/v1/orders/{id}/fallout/{caseId}/assign", serve: (*server).assignFallout},
 		{Method: "POST", Path: "/v1/orders/{id}/tasks/{taskId}/retry", serve: taskCmd(order.CmdRetryTask)},
 		{Method: "POST", Path: "/v1/orders/{id}/tasks/{taskId}/complete", serve: taskCmd(order.CmdCompleteTaskManually)},
@@ -73,7 +73,7 @@ func routes() []route {
 		{Method: "GET", Path: "/v1/hub", serve: hubCmd(dispatch.CommandList)},
 		{Method: "GET", Path: "/v1/hub/{id}", serve: hubCmd(dispatch.CommandGet)},
 		{Method: "DELETE", Path: "/v1/hub/{id}", serve: hubCmd(dispatch.CommandDelete)},
-		{Method: "GET", Path: "/v1/quotes/{id}/evidence", serve: quoteRead(dispatch.CommandEvidence)},
+		{Method: "GET", Path: "/v1/quotes/{id}/evidence", serve: aggregateRead(grains.KindQuote, dispatch.CommandEvidence)},
 		{Method: "GET", Path: "/v1/approval-policies", serve: policy(dispatch.CommandList)},
 		{Method: "GET", Path: "/v1/approval-policies/{version}", serve: policy(dispatch.CommandGet)},
 		{Method: "POST", Path: "/v1/approval-policies", serve: policy(dispatch.CommandPublish)},
@@ -140,24 +140,13 @@ func (s *server) mergedCommand(w http.ResponseWriter, r *http.Request, name stri
 	s.do(w, r, req)
 }
 
-// orderFallout reads an order's fallout cases.
-func (s *server) orderFallout(w http.ResponseWriter, r *http.Request) {
-	s.do(w, r, dispatch.Request{
-		Principal:     info(r).principal,
-		Kind:          grains.KindOrder,
-		ID:            r.PathValue("id"),
-		Command:       dispatch.CommandFallout,
-		CorrelationID: correlation(r),
-		Instance:      r.URL.Path,
-	})
-}
-
-// orderRead serves a read of an order's state under name.
-func orderRead(name string) func(*server, http.ResponseWriter, *http.Request) {
+// aggregateRead serves a read of the path's aggregate of kind that is not
+// its state: an order's fallout cases or milestones, a quote's evidence.
+func aggregateRead(kind grains.Kind, name string) func(*server, http.ResponseWriter, *http.Request) {
 	return func(s *server, w http.ResponseWriter, r *http.Request) {
 		s.do(w, r, dispatch.Request{
 			Principal:     info(r).principal,
-			Kind:          grains.KindOrder,
+			Kind:          kind,
 			ID:            r.PathValue("id"),
 			Command:       name,
 			CorrelationID: correlation(r),
@@ -320,20 +309,5 @@ func policy(command string) func(*server, http.ResponseWriter, *http.Request) {
 			}
 		}
 		s.do(w, r, req)
-	}
-}
-
-// quoteRead serves a read of a quote that is not its state (the evidence
-// bundle).
-func quoteRead(command string) func(*server, http.ResponseWriter, *http.Request) {
-	return func(s *server, w http.ResponseWriter, r *http.Request) {
-		s.do(w, r, dispatch.Request{
-			Principal:     info(r).principal,
-			Kind:          grains.KindQuote,
-			ID:            r.PathValue("id"),
-			Command:       command,
-			CorrelationID: correlation(r),
-			Instance:      r.URL.Path,
-		})
 	}
 }

@@ -135,7 +135,13 @@ func (s State) callbackCheck(t Task, now time.Time) *CallbackCheck {
 // result, a wait, a timer): role system, an existing order and a task of
 // it. It returns the task's index.
 func reportedTask(s State, command, taskID string, env grains.Env) (int, error) {
-	if err := grains.RequireRole(env, command, RoleSystem); err != nil {
+	return taskFor(s, command, taskID, env, RoleSystem)
+}
+
+// taskFor checks that env has role, the order exists and has task taskID,
+// and returns the task's index.
+func taskFor(s State, command, taskID string, env grains.Env, role string) (int, error) {
+	if err := grains.RequireRole(env, command, role); err != nil {
 		return -1, err
 	}
 	if !Exists(s) {

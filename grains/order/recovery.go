@@ -11,15 +11,9 @@ import (
 // order that runs, and a task that failed or is stuck (requested, with an
 // active fallout case). It returns the task's index.
 func recoverable(s State, command, taskID string, env grains.Env) (int, error) {
-	if err := grains.RequireRole(env, command, RoleOps); err != nil {
+	i, err := taskFor(s, command, taskID, env, RoleOps)
+	if err != nil {
 		return -1, err
-	}
-	if !Exists(s) {
-		return -1, grains.NotFound(grains.KindOrder, env.ID, command)
-	}
-	i := s.task(taskID)
-	if i < 0 {
-		return -1, unknownTask(s, command, taskID)
 	}
 	if !s.live() {
 		return -1, grains.InvalidTransition(grains.KindOrder, s.ID, string(s.Status), command, "")
